@@ -1,0 +1,54 @@
+# riskserve: `make serve` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+PORT ?= 3000
+# BentoML's home (model store, bentos) must be an absolute path.
+export BENTOML_HOME := $(CURDIR)/models_store
+export BENTOML_DO_NOT_TRACK := true
+
+.DEFAULT_GOAL := help
+.PHONY: help venv model train serve test lint bento lock
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements/dev.txt requirements/serve.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	@touch $@
+
+venv: $(BIN)/.installed  ## create the virtual environment with pinned packages
+
+model: venv  ## train the default model unless the store already has it
+	$(BIN)/python -m training --if-missing
+
+train: venv  ## train a new model version (ARGS="--n-samples 20000 --seed 7")
+	$(BIN)/python -m training $(ARGS)
+
+serve: model  ## serve on 127.0.0.1:$(PORT)
+	$(BIN)/bentoml serve service:CreditAPI --host 127.0.0.1 --port $(PORT)
+
+test: venv  ## run the whole test suite (slow end-to-end tests included)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: venv  ## ruff
+	$(BIN)/ruff check .
+
+bento: model  ## build the bento (service, settings and model)
+	$(BIN)/bentoml build
+
+# Pin the full closure of a requirements/*.in file into its .txt, in a throwaway venv.
+define pin
+	rm -rf build/lock-$(1) && $(PYTHON) -m venv build/lock-$(1)
+	build/lock-$(1)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/$(1).in
+	{ echo "# Full pinned closure of $(1).in. Regenerate with \`make lock\` after editing it."; \
+	  build/lock-$(1)/bin/python -m pip freeze --all | grep -v -E '^(pip|setuptools|wheel)=='; \
+	} > requirements/$(1).txt
+	rm -rf build/lock-$(1)
+endef
+
+lock:  ## re-pin requirements/*.txt from requirements/*.in
+	$(call pin,serve)
+	$(call pin,dev)

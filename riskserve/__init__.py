@@ -1,0 +1,1 @@
+"""riskserve: the serving side of tabular risk models (specs, settings, backends, decisions)."""

@@ -1,0 +1,92 @@
+"""riskserve's runtime settings, read from `configuration.yaml`.
+
+Every key is required and unknown keys are errors: the file is the one place defaults
+live, and a typo fails at startup instead of being silently ignored. The `bentoml:`
+section is BentoML's own per-service configuration; `service.py` hands it to the
+`@bentoml.service` decorators, and BentoML's `BENTOML_CONFIG` file can still override it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_ENV = "RISKSERVE_CONFIG"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RiskBands(_Strict):
+    """Probability cut points: Low below `low_below`, Medium below `medium_below`, else High."""
+
+    low_below: float = Field(gt=0, lt=1)
+    medium_below: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RiskBands:
+        if self.low_below >= self.medium_below:
+            raise ValueError("risk_bands.low_below must be below risk_bands.medium_below")
+        return self
+
+    def category(self, probability: float) -> str:
+        """The risk category of one probability."""
+        if probability < self.low_below:
+            return "Low"
+        if probability < self.medium_below:
+            return "Medium"
+        return "High"
+
+
+class Batching(_Strict):
+    """Adaptive micro-batching of single requests in the model runner."""
+
+    max_batch_size: PositiveInt
+    max_latency_ms: PositiveInt
+
+
+class Settings(_Strict):
+    """The `riskserve:` section of `configuration.yaml`."""
+
+    model_tag: str
+    backend: Literal["onnx", "sklearn"]
+    decision_threshold: float = Field(gt=0, lt=1)
+    risk_bands: RiskBands
+    max_batch_records: PositiveInt
+    batching: Batching
+    parity_tolerance: float = Field(gt=0)
+    log_dir: Path
+    bentoml: dict[str, dict[str, Any]]
+
+    def service_config(self, service_name: str) -> dict[str, Any]:
+        """BentoML's configuration for one service (`@bentoml.service(**...)`)."""
+        return dict(self.bentoml.get(service_name, {}))
+
+
+def config_path() -> Path:
+    """`$RISKSERVE_CONFIG`, or `configuration.yaml` at the project (or bento) root."""
+    return Path(os.environ.get(CONFIG_ENV) or PROJECT_ROOT / "configuration.yaml").resolve()
+
+
+def parse_settings(path: Path) -> Settings:
+    """Read and validate a configuration file; relative paths resolve against its folder."""
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict) or set(data) != {"riskserve", "bentoml"}:
+        raise ValueError(f"{path}: expected exactly two sections, 'riskserve' and 'bentoml'")
+    settings = Settings.model_validate({**data["riskserve"], "bentoml": data["bentoml"] or {}})
+    if not settings.log_dir.is_absolute():
+        settings = settings.model_copy(update={"log_dir": path.parent / settings.log_dir})
+    return settings
+
+
+@functools.cache
+def load_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return parse_settings(config_path())

@@ -1,0 +1,116 @@
+"""A trained model's store entry: what it holds, and loading it safely for serving.
+
+Training writes one BentoML model-store entry per version holding the fitted pipeline,
+the ONNX graph, the feature spec and a reference sample of the training features.
+Loading never raises a traceback at the operator: every failure becomes a
+`ModelUnavailable` with one line saying what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from riskserve.backends import BACKENDS, Backend, max_abs_diff
+from riskserve.spec import ModelSpec
+
+SPEC_FILE = "feature_spec.json"
+REFERENCE_FILE = "reference.csv"
+TRAIN_HINT = "train it with `make train` (or `python -m training`)"
+
+
+class ModelUnavailable(RuntimeError):
+    """The configured model cannot be served; the message says why in one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    """A verified model ready to score, with what `model_info` reports about it."""
+
+    tag: str
+    backend: Backend
+    info: dict[str, Any]
+
+
+def write_reference(folder: Path, spec: ModelSpec, features: np.ndarray) -> None:
+    """Store training features as CSV in spec column order (drift baseline, parity sample)."""
+    np.savetxt(
+        folder / REFERENCE_FILE,
+        features,
+        delimiter=",",
+        header=",".join(spec.feature_names),
+        comments="",
+        fmt="%.10g",
+    )
+
+
+def read_reference(folder: Path, spec: ModelSpec) -> np.ndarray:
+    """The stored reference sample, checked against the spec's columns."""
+    path = folder / REFERENCE_FILE
+    with path.open() as f:
+        header = f.readline().strip().split(",")
+    if header != spec.feature_names:
+        raise ValueError(f"{REFERENCE_FILE} columns {header} differ from the spec")
+    return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+
+
+def declare_model(tag: str) -> Any:
+    """The class-scope `BentoModel` for `tag`, or None when the store lacks it.
+
+    `bentoml serve` resolves every declared model before starting and exits if one is
+    missing; declaring only a present model lets the service start unready instead and
+    say how to train, which is what a readiness probe and an operator can act on.
+    """
+    import bentoml
+
+    model = bentoml.models.BentoModel(tag)
+    return model if model.stored is not None else None
+
+
+def load_model(
+    stored: Any, tag: str, spec: ModelSpec, backend: str, tolerance: float
+) -> LoadedModel:
+    """Load a store entry (`bentoml.models.Model`, or None if absent) and verify it.
+
+    Both backends are loaded and must agree within `tolerance` on the reference sample,
+    so a served ONNX graph is never out of step with the pipeline it was exported from.
+    """
+    if stored is None:
+        raise ModelUnavailable(f"model {tag} is not in the model store; {TRAIN_HINT}")
+    folder = Path(stored.path)
+    name = str(stored.tag)
+    try:
+        stored_spec = json.loads((folder / SPEC_FILE).read_text())
+        if stored_spec != spec.to_json():
+            raise ModelUnavailable(
+                f"model {name} was trained with a different feature spec than this code "
+                f"serves; {TRAIN_HINT}"
+            )
+        backends = {key: cls(folder) for key, cls in BACKENDS.items()}
+        reference = read_reference(folder, spec)
+        parity = max_abs_diff(backends["onnx"], backends["sklearn"], reference)
+    except ModelUnavailable:
+        raise
+    except Exception as exc:  # any unreadable or corrupt file: report it, don't crash
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ModelUnavailable(
+            f"model {name} files are unreadable ({reason}); {TRAIN_HINT}"
+        ) from None
+    if not parity <= tolerance:
+        raise ModelUnavailable(
+            f"model {name}: ONNX and scikit-learn differ by {parity:.3g} on the reference "
+            f"sample (tolerance {tolerance:g}); retrain it"
+        )
+    info = {
+        "tag": name,
+        "created_at": stored.info.creation_time.isoformat(),
+        "backend": backend,
+        "parity": {"max_abs_diff": parity, "tolerance": tolerance, "rows": len(reference)},
+        "metadata": dict(stored.info.metadata),
+        "feature_spec": stored_spec,
+    }
+    return LoadedModel(tag=name, backend=backends[backend], info=info)

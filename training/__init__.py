@@ -1,0 +1,1 @@
+"""Training: synthetic data -> scikit-learn pipeline -> evaluation -> ONNX -> model store."""

@@ -1,0 +1,100 @@
+"""Run `bentoml serve` as a real subprocess on 127.0.0.1 and stop it cleanly."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+BENTOML = str(Path(sys.executable).with_name("bentoml"))
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A `bentoml serve` process; `with` waits for readiness and always stops it."""
+
+    def __init__(self, target: str, cwd: Path, env: dict[str, str] | None = None,
+                 wait_ready: bool = True, timeout: float = 90) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.cwd, self.target, self.wait_ready, self.timeout = cwd, target, wait_ready, timeout
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = Path(tempfile.mkstemp(prefix="riskserve-serve-", suffix=".log")[1])
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.startup_seconds = float("nan")
+
+    @classmethod
+    def source(cls, root: Path, **kwargs: Any) -> Server:
+        """Serve the source tree's service."""
+        return cls("service:CreditAPI", root, **kwargs)
+
+    def __enter__(self) -> Server:
+        started = time.monotonic()
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [BENTOML, "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        try:
+            self._wait(200 if self.wait_ready else None)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _wait(self, status: int | None) -> None:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bentoml serve exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                code = httpx.get(f"{self.url}/readyz", timeout=2).status_code
+                if status is None or code == status:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"server not ready within {self.timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        """Everything the server printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """SIGTERM the arbiter (it stops its workers), then kill anything left."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            family = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            family = []
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        for child in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()

@@ -45,8 +45,13 @@ class Feature:
         le = self.le
         if le is None and self.kind == "int":
             le = MAX_EXACT_INT
+        # OpenAPI 3.0's singular `example` (BentoML's schema rejects JSON Schema's list).
         return _PYTHON_TYPES[self.kind], Field(
-            ge=self.ge, gt=self.gt, le=le, description=self.description, examples=[example]
+            ge=self.ge,
+            gt=self.gt,
+            le=le,
+            description=self.description,
+            json_schema_extra={"example": example},
         )
 
 
@@ -115,7 +120,7 @@ class ModelSpec:
                 strict=True,
                 extra="forbid",
                 allow_inf_nan=False,
-                json_schema_extra={"examples": [dict(self.example)]},
+                json_schema_extra={"example": dict(self.example)},
             ),
             __doc__=f"One {self.title.lower()}. Cross-field rules: "
             + (", ".join(r.rule for r in self.rules) or "none")

@@ -75,7 +75,7 @@ def test_matrix_follows_spec_column_order():
 def test_schema_documents_rules_and_example():
     schema = Application.model_json_schema()
     assert schema["additionalProperties"] is False
-    assert schema["examples"] == [EXAMPLE]
+    assert schema["example"] == EXAMPLE
     assert schema["properties"]["age"]["minimum"] == 18
     assert schema["properties"]["age"]["maximum"] == 120
     assert "credit_history_length <= age - 18" in schema["description"]

@@ -1,0 +1,221 @@
+"""The served API end to end: a real `bentoml serve` on 127.0.0.1, real HTTP, real client."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import bentoml
+import httpx
+import numpy as np
+import pytest
+
+from riskserve.backends import SklearnBackend
+from riskserve.settings import load_settings
+from riskserve.specs import SPECS
+from tests.cases import BAD_RECORDS, EXAMPLE, NON_FINITE_BODIES, record
+from training.data import generate_credit
+
+pytestmark = pytest.mark.slow
+CREDIT = SPECS["credit_model"]
+SETTINGS = load_settings()
+
+
+def valid_records(n: int, seed: int) -> list[dict]:
+    """Synthetic applicants that satisfy every request rule (JSON-native types)."""
+    df = generate_credit(3 * n, seed)[CREDIT.feature_names]
+    df = df[df.credit_history_length <= df.age - 18].head(n)
+    assert len(df) == n
+    return [
+        {k: (float(v) if k == "debt_to_income_ratio" else int(v)) for k, v in row.items()}
+        for row in df.to_dict(orient="records")
+    ]
+
+
+def reference_probabilities(trained_model, records: list[dict]) -> np.ndarray:
+    """What scikit-learn itself says about these records."""
+    matrix = np.array([[r[n] for n in CREDIT.feature_names] for r in records], dtype=float)
+    return SklearnBackend(Path(trained_model.path)).predict_proba(matrix)
+
+
+def post(server, path: str, **kwargs) -> httpx.Response:
+    return httpx.post(f"{server.url}{path}", timeout=30, **kwargs)
+
+
+def test_probes(server):
+    assert httpx.get(f"{server.url}/livez").status_code == 200
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+
+
+def test_predict_spec_example(server, trained_model):
+    response = post(server, "/predict", json=EXAMPLE)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"prediction", "probability_of_default", "risk_category", "model_version"}
+    (expected,) = reference_probabilities(trained_model, [EXAMPLE])
+    assert body["probability_of_default"] == pytest.approx(expected, abs=1e-4)
+    assert body["prediction"] == int(expected >= SETTINGS.decision_threshold)
+    assert body["risk_category"] == SETTINGS.risk_bands.category(body["probability_of_default"])
+    assert body["model_version"] == str(trained_model.tag)
+
+
+def test_batch_of_one_and_of_a_thousand(server, trained_model):
+    records = valid_records(1000, seed=11)
+    expected = reference_probabilities(trained_model, records)
+    for size in (1, 1000):
+        response = post(server, "/predict_batch", json={"records": records[:size]})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["model_version"] == str(trained_model.tag)
+        assert body["latency_ms"] > 0
+        got = np.array([r["probability_of_default"] for r in body["results"]])
+        assert len(got) == size
+        np.testing.assert_allclose(got, expected[:size], atol=1e-4)  # same order
+        cats = [r["risk_category"] for r in body["results"]]
+        assert cats == [SETTINGS.risk_bands.category(p) for p in got]
+
+
+def test_batch_over_the_limit_is_rejected(server):
+    limit = SETTINGS.max_batch_records
+    response = post(server, "/predict_batch", json={"records": [EXAMPLE] * (limit + 1)})
+    assert response.status_code == 400
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["records"] and error["type"] == "too_long"
+    assert str(limit) in error["msg"]
+
+
+def test_empty_batch_is_rejected(server):
+    response = post(server, "/predict_batch", json={"records": []})
+    assert response.status_code == 400
+    assert response.json()["detail"][0]["type"] == "too_short"
+
+
+def test_single_and_batch_agree(server):
+    records = valid_records(20, seed=5)
+    batch = post(server, "/predict_batch", json={"records": records}).json()["results"]
+    for rec, in_batch in zip(records, batch, strict=True):
+        single = post(server, "/predict", json=rec).json()
+        single.pop("model_version")
+        assert single == in_batch
+
+
+@pytest.mark.parametrize(("record", "field", "error_type"),
+                         [c[1:] for c in BAD_RECORDS], ids=[c[0] for c in BAD_RECORDS])
+def test_bad_record_gets_400_naming_field_and_rule(server, record, field, error_type):
+    response = post(server, "/predict", json=record)
+    assert response.status_code == 400
+    body = response.json()
+    assert isinstance(body, dict)
+    assert [(e["loc"], e["type"]) for e in body["detail"]] == [([field], error_type)]
+    assert all(e["msg"] for e in body["detail"])
+
+
+@pytest.mark.parametrize(("record", "field", "error_type"),
+                         [c[1:] for c in BAD_RECORDS], ids=[c[0] for c in BAD_RECORDS])
+def test_bad_record_in_batch_is_named_by_index(server, record, field, error_type):
+    response = post(server, "/predict_batch", json={"records": [EXAMPLE, EXAMPLE, record]})
+    assert response.status_code == 400
+    assert [(e["loc"], e["type"]) for e in response.json()["detail"]] == [
+        (["records", 2, field], error_type)
+    ]
+
+
+@pytest.mark.parametrize(("body", "field"), [c[1:] for c in NON_FINITE_BODIES],
+                         ids=[c[0] for c in NON_FINITE_BODIES])
+def test_non_finite_literals_rejected(server, body, field):
+    response = post(server, "/predict", content=body,
+                    headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["detail"][0]["loc"] == [field]
+
+
+@pytest.mark.parametrize(("body", "error_type"), [
+    ("{\"age\": 35,", "json_invalid"),
+    ("[1, 2]", "model_type"),
+    ("\"text\"", "model_type"),
+])
+def test_malformed_bodies_get_a_json_400(server, body, error_type):
+    response = post(server, "/predict", content=body,
+                    headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["detail"][0]["type"] == error_type
+
+
+def test_client_errors_leave_no_traceback_in_the_log(server):
+    post(server, "/predict", json=record(age=5))
+    post(server, "/predict_batch", json={"records": [record(loan_amount=-1)]})
+    log = server.log()
+    assert "rejected (ValidationError)" in log
+    assert "Traceback" not in log
+
+
+def test_model_info(server, trained_model):
+    info = post(server, "/model_info").json()
+    assert info["tag"] == str(trained_model.tag)
+    assert info["created_at"].startswith(trained_model.info.creation_time.strftime("%Y-%m-%d"))
+    assert info["backend"] == "onnx"
+    assert info["parity"]["max_abs_diff"] <= info["parity"]["tolerance"] == 1e-4
+    assert info["metadata"]["metrics"] == trained_model.info.metadata["metrics"]
+    assert info["feature_spec"] == CREDIT.to_json()
+    assert info["risk_bands"] == {"low_below": 0.3, "medium_below": 0.6}
+
+
+def test_bentoml_python_client(server, trained_model):
+    with bentoml.SyncHTTPClient(server.url) as client:
+        single = client.predict(EXAMPLE)
+        batch = client.predict_batch(records=[EXAMPLE, record(age=60)])
+        assert single["model_version"] == batch["model_version"] == str(trained_model.tag)
+        assert batch["results"][0]["probability_of_default"] == single["probability_of_default"]
+        with pytest.raises(bentoml.exceptions.BentoMLException, match="greater_than_equal"):
+            client.predict(record(age=3))
+
+
+def _mean_batch_size(metrics: str) -> tuple[float, float]:
+    """(sum, count) of the runner's adaptive batch-size histogram for `score`."""
+    values = {}
+    for kind in ("sum", "count"):
+        pattern = (rf"bentoml_service_adaptive_batch_size_{kind}"
+                   r'\{[^}]*method_name="score"[^}]*\} (\S+)')
+        values[kind] = sum(float(v) for v in re.findall(pattern, metrics))
+    return values["sum"], values["count"]
+
+
+def test_adaptive_batching_merges_concurrent_requests(server):
+    before = _mean_batch_size(httpx.get(f"{server.url}/metrics").text)
+    records = valid_records(400, seed=3)
+
+    async def burst() -> list[int]:
+        limits = httpx.Limits(max_connections=64)
+        async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as client:
+            responses = await asyncio.gather(*(client.post("/predict", json=r) for r in records))
+        return [r.status_code for r in responses]
+
+    assert set(asyncio.run(burst())) == {200}
+    after = _mean_batch_size(httpx.get(f"{server.url}/metrics").text)
+    rows, batches = after[0] - before[0], after[1] - before[1]
+    assert rows == len(records)
+    assert rows / batches > 1, f"{rows} rows in {batches} batches: nothing was merged"
+
+
+def test_swagger_ui_and_openapi_example(server):
+    page = httpx.get(f"{server.url}/")
+    assert page.status_code == 200 and "swagger" in page.text.lower()
+    spec = httpx.get(f"{server.url}/docs.json").json()
+    assert {"/predict", "/predict_batch", "/model_info"} <= set(spec["paths"])
+    assert spec["components"]["schemas"]["CreditApplication"]["example"] == EXAMPLE
+    # The documented example is itself accepted.
+    example = spec["components"]["schemas"]["CreditApplication"]["example"]
+    assert post(server, "/predict", json=example).status_code == 200
+
+
+def _predict_count(server) -> float:
+    pattern = (r'bentoml_service_request_total\{endpoint="/predict"[^}]*'
+               r'http_response_code="200"[^}]*\} (\S+)')
+    return sum(float(v) for v in re.findall(pattern, httpx.get(f"{server.url}/metrics").text))
+
+
+def test_metrics_count_requests(server):
+    before = _predict_count(server)
+    post(server, "/predict", json=EXAMPLE)
+    assert _predict_count(server) == before + 1

@@ -1,0 +1,52 @@
+"""Startup without a model, and the built bento served from outside the source tree."""
+
+from __future__ import annotations
+
+import subprocess
+
+import httpx
+import pytest
+
+from tests.cases import EXAMPLE
+from tests.conftest import ROOT
+from tests.server import BENTOML, Server
+
+pytestmark = pytest.mark.slow
+
+
+def test_missing_model_starts_unready_with_one_clear_line(tmp_path):
+    empty_home = tmp_path / "empty_home"
+    empty_home.mkdir()
+    with Server.source(ROOT, env={"BENTOML_HOME": str(empty_home)}, wait_ready=False) as srv:
+        assert httpx.get(f"{srv.url}/livez").status_code == 200
+        assert httpx.get(f"{srv.url}/readyz").status_code == 503
+        response = httpx.post(f"{srv.url}/predict", json=EXAMPLE, timeout=30)
+        assert response.status_code == 503
+        assert "train it with `make train`" in response.json()["detail"]
+        log = srv.log()
+    assert log.count("is not in the model store; train it with `make train`") == 1
+    assert "Traceback" not in log
+
+
+def test_built_bento_serves_outside_the_source_tree(trained_model, tmp_path):
+    built = subprocess.run(
+        [BENTOML, "build", "--output", "tag"], cwd=ROOT, capture_output=True, text=True,
+        timeout=300, check=True,
+    )
+    tag = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    assert tag.startswith("riskserve:")
+    listing = subprocess.run([BENTOML, "get", tag, "-o", "json"], capture_output=True,
+                             text=True, check=True).stdout
+    assert str(trained_model.tag) in listing  # the model is packed into the bento
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with Server(tag, cwd=elsewhere) as srv:
+        response = httpx.post(f"{srv.url}/predict", json=EXAMPLE, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.json()["model_version"] == str(trained_model.tag)
+        assert 0 < response.json()["probability_of_default"] < 1
+        batch = httpx.post(f"{srv.url}/predict_batch", json={"records": [EXAMPLE]}, timeout=30)
+        assert batch.json()["results"][0]["probability_of_default"] == pytest.approx(
+            response.json()["probability_of_default"]
+        )

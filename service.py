@@ -1,28 +1,35 @@
-"""riskserve's BentoML service: typed, validated, adaptively batched risk scoring.
+"""riskserve's BentoML service: typed, validated, audited risk scoring.
 
-Two services: `CreditAPI` is the HTTP front (validation, responses, probes, metrics);
-`CreditRunner` holds the model and scores. Concurrent single `/predict` requests are
-merged by BentoML's adaptive batching into one call of `CreditRunner.score`.
-The request schema comes from the feature spec; settings from `configuration.yaml`.
+`CreditAPI` is the HTTP front: validation, decisions, the audit log, probes and metrics.
+Where probabilities come from is configuration's `layout`: `inprocess` scores inside the
+API process (fastest for a model this cheap); `runner` sends them to `CreditRunner`,
+whose batchable `score` merges concurrent single requests by adaptive micro-batching
+(for expensive models). The request schema comes from the feature spec.
 """
 
 import logging
-import time
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import bentoml
 import numpy as np
-from bentoml.exceptions import ServiceUnavailable
+import orjson
 from pydantic import BaseModel, Field
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
-from riskserve.logs import quiet_client_errors
-from riskserve.model_entry import LoadedModel, ModelUnavailable, declare_model, load_model
+from riskserve.audit import AuditLog, AuditUnavailable
+from riskserve.errors import ErrorResponse
+from riskserve.http_layer import ScorerSlot, ScoringHTTP
+from riskserve.live_metrics import LiveMetrics
+from riskserve.logs import configure_logging
+from riskserve.model_entry import declare_model, load_or_explain, read_drift_reference
+from riskserve.scoring import LocalModel, ModelSource, RunnerModel, Scorer
 from riskserve.settings import load_settings
 from riskserve.specs import spec_for_tag
+from riskserve.validation import RecordValidator
 
-logger = logging.getLogger("bentoml.riskserve")
-quiet_client_errors()
+configure_logging()
+logger = logging.getLogger("riskserve")
 
 settings = load_settings()
 SPEC = spec_for_tag(settings.model_tag)
@@ -57,56 +64,17 @@ class BatchPrediction(BaseModel):
     latency_ms: float = Field(description="Time spent in the service for this batch.")
 
 
-def _scores(probabilities: np.ndarray) -> list[dict[str, Any]]:
-    """Decision fields for each probability, per the configured threshold and bands."""
-    return [
-        {
-            "prediction": int(p >= settings.decision_threshold),
-            "probability_of_default": p,
-            "risk_category": settings.risk_bands.category(p),
-        }
-        for p in probabilities.tolist()
-    ]
-
-
-def _unavailable(info: dict[str, Any]) -> JSONResponse:
-    """503 with the runner's one-line reason, e.g. how to train a missing model."""
-    return JSONResponse({"error": "model not ready", "detail": info["problem"]}, 503)
-
-
 @bentoml.service(**settings.service_config("CreditRunner"))
 class CreditRunner:
-    """Loads and verifies the model once, then scores feature matrices."""
+    """Loads and verifies the model once, then scores feature matrices (layout: runner)."""
 
     model = declare_model(settings.model_tag)
 
     def __init__(self) -> None:
-        self.loaded: LoadedModel | None = None
-        self.problem = ""
-        try:
-            self.loaded = load_model(
-                self.model,
-                settings.model_tag,
-                SPEC,
-                settings.backend,
-                settings.parity_tolerance,
-            )
-        except ModelUnavailable as exc:
-            self.problem = str(exc)
-            logger.error("riskserve not ready: %s", exc)
-        else:
-            parity = self.loaded.info["parity"]["max_abs_diff"]
-            logger.info(
-                "serving %s with %s (ONNX parity %.2g)", self.loaded.tag, settings.backend, parity
-            )
+        self.loaded, self.problem = load_or_explain(self.model, settings, SPEC)
 
     def __is_ready__(self) -> bool:
         return self.loaded is not None
-
-    def _model(self) -> LoadedModel:
-        if self.loaded is None:
-            raise ServiceUnavailable(f"model not loaded: {self.problem}")
-        return self.loaded
 
     @bentoml.api(
         batchable=True,
@@ -115,45 +83,89 @@ class CreditRunner:
     )
     def score(self, features: np.ndarray) -> np.ndarray:
         """Probabilities for a micro-batch of rows merged from concurrent requests."""
-        return self._model().backend.predict_proba(features)
+        return self._backend().predict_proba(features)
 
     @bentoml.api
     def score_many(self, features: np.ndarray) -> np.ndarray:
         """Probabilities for a batch that arrived whole (no merging needed)."""
-        return self._model().backend.predict_proba(features)
+        return self._backend().predict_proba(features)
 
     @bentoml.api
     def info(self) -> dict[str, Any]:
         """What is loaded (tag, creation time, metrics, spec, backend, parity), or why not."""
         return self.loaded.info if self.loaded else {"problem": self.problem}
 
+    def _backend(self) -> Any:
+        if self.loaded is None:
+            raise bentoml.exceptions.ServiceUnavailable(f"model not loaded: {self.problem}")
+        return self.loaded.backend
+
+
+scoring = ScorerSlot()
+
 
 @bentoml.service(**settings.service_config("CreditAPI"))
 class CreditAPI:
     """Credit-default scoring: one application or a batch, validated against the spec."""
 
-    runner = bentoml.depends(CreditRunner)
+    model = declare_model(settings.model_tag)
+    if settings.layout == "runner":
+        runner = bentoml.depends(CreditRunner)
 
     def __init__(self) -> None:
-        self._info: dict[str, Any] | None = None
+        self.problem = ""
+        source: ModelSource
+        if settings.layout == "runner":
+            source = RunnerModel(self.runner)
+        else:
+            loaded, self.problem = load_or_explain(self.model, settings, SPEC)
+            source = LocalModel(loaded, self.problem)
+        try:
+            audit = AuditLog(settings.audit_dir, SPEC, settings.audit.max_bytes)
+        except AuditUnavailable as exc:
+            # Never serve decisions that cannot be audited: stay unready and say why.
+            self.problem = f"{exc}; fix the folder's permissions or riskserve.log_dir"
+            logger.error("riskserve not ready: %s", self.problem)
+            return
+        drift_reference = read_drift_reference(Path(self.model.path), SPEC) if self.model else None
+        metrics = LiveMetrics(
+            SPEC.name,
+            settings.live_psi.window,
+            settings.live_psi.min_rows,
+            settings.live_psi.interval_seconds,
+            drift_reference,
+            SPEC.feature_names,
+        )
+        if self.model is not None:
+            metrics.serving(str(self.model.tag), settings.backend)
+        scoring.scorer = Scorer(SPEC, settings, source, audit, metrics)
+        scoring.validator = RecordValidator(SPEC, settings.max_batch_records)
 
-    async def _model_info(self) -> dict[str, Any]:
-        # The runner serves one model for its lifetime, so its info is kept once loaded.
-        if self._info is not None:
-            return self._info
-        info = await self.runner.to_async.info()
-        if "problem" not in info:
-            self._info = info
-        return info
+    async def __is_ready__(self) -> bool:
+        if scoring.scorer is None:
+            return False
+        return "problem" not in await scoring.scorer.source.info()
+
+    @bentoml.on_shutdown
+    def _flush_audit(self) -> None:
+        if scoring.scorer is not None:
+            scoring.scorer.audit.close()
+
+    async def _answer(self, endpoint: str, records: list[Any], ctx: bentoml.Context) -> Response:
+        state = ctx.request.state
+        try:
+            if scoring.scorer is None:
+                raise ErrorResponse(503, {"error": "model not ready", "detail": self.problem})
+            payload = await scoring.scorer.score(endpoint, records, state.request_id, state.started)
+            status = 200
+        except ErrorResponse as exc:
+            payload, status = exc.body, exc.status
+        return Response(orjson.dumps(payload), status, media_type="application/json")
 
     @bentoml.api
-    async def predict(self, application: Application, /) -> Prediction:  # type: ignore[valid-type]
+    async def predict(self, application: Application, /, ctx: bentoml.Context) -> Prediction:  # type: ignore[valid-type]
         """Score one credit application."""
-        info = await self._model_info()
-        if "problem" in info:
-            return _unavailable(info)
-        probabilities = await self.runner.to_async.score(SPEC.to_matrix([application]))
-        return Prediction(**_scores(probabilities)[0], model_version=info["tag"])
+        return await self._answer("predict", [application], ctx)
 
     @bentoml.api
     async def predict_batch(
@@ -162,29 +174,30 @@ class CreditAPI:
             list[Application],  # type: ignore[valid-type]
             Field(min_length=1, max_length=settings.max_batch_records),
         ],
+        ctx: bentoml.Context,
     ) -> BatchPrediction:
         """Score up to `max_batch_records` applications in one call, in order."""
-        started = time.perf_counter()
-        info = await self._model_info()
-        if "problem" in info:
-            return _unavailable(info)
-        probabilities = await self.runner.to_async.score_many(SPEC.to_matrix(records))
-        return BatchPrediction(
-            results=_scores(probabilities),
-            model_version=info["tag"],
-            latency_ms=(time.perf_counter() - started) * 1000,
-        )
+        return await self._answer("predict_batch", records, ctx)
 
     @bentoml.api
     async def model_info(self) -> dict[str, Any]:
         """The served model (tag, creation time, metrics, feature spec, backend, parity)
         and the decision settings applied to its probabilities."""
-        info = await self._model_info()
-        if "problem" in info:
-            return _unavailable(info)
+        try:
+            if scoring.scorer is None:
+                raise ErrorResponse(503, {"error": "model not ready", "detail": self.problem})
+            info = await scoring.scorer.model_info()
+        except ErrorResponse as exc:
+            return Response(orjson.dumps(exc.body), exc.status, media_type="application/json")
         return {
             **info,
+            "layout": settings.layout,
             "decision_threshold": settings.decision_threshold,
             "risk_bands": settings.risk_bands.model_dump(),
             "max_batch_records": settings.max_batch_records,
         }
+
+
+CreditAPI.add_asgi_middleware(
+    ScoringHTTP, slot=scoring, max_body_bytes=settings.max_body_bytes, lean=settings.lean_http
+)

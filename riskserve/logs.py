@@ -1,14 +1,17 @@
-"""Logging policy: expected failures are one line, never a traceback."""
+"""Logging policy: JSON lines for riskserve's own logs; expected failures without tracebacks."""
 
 from __future__ import annotations
 
 import logging
+import sys
 
 from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from pydantic import ValidationError
+from pythonjsonlogger.json import JsonFormatter
 
 # BentoML logs every failed request here with the full traceback, bad input included.
 BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
+APP_LOGGER = "riskserve"
 
 
 def _is_expected(exc: BaseException | None) -> bool:
@@ -31,8 +34,23 @@ class ClientErrorFilter(logging.Filter):
         return True
 
 
-def quiet_client_errors() -> None:
-    """Install the filter once per process."""
+def configure_logging() -> None:
+    """Once per process: JSON lines on stderr for `riskserve.*`, quiet client errors."""
     target = logging.getLogger(BENTOML_HTTP_LOGGER)
     if not any(isinstance(f, ClientErrorFilter) for f in target.filters):
         target.addFilter(ClientErrorFilter())
+    app = logging.getLogger(APP_LOGGER)
+    if app.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter(
+            "{levelname}{name}{message}",
+            style="{",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp=True,
+        )
+    )
+    app.addHandler(handler)
+    app.setLevel(logging.INFO)
+    app.propagate = False

@@ -13,11 +13,13 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_ENV = "RISKSERVE_CONFIG"
+RISK_CATEGORIES = ("Low", "Medium", "High")
 
 
 class _Strict(BaseModel):
@@ -36,13 +38,11 @@ class RiskBands(_Strict):
             raise ValueError("risk_bands.low_below must be below risk_bands.medium_below")
         return self
 
-    def category(self, probability: float) -> str:
-        """The risk category of one probability."""
-        if probability < self.low_below:
-            return "Low"
-        if probability < self.medium_below:
-            return "Medium"
-        return "High"
+    def categories(self, probabilities: np.ndarray) -> list[str]:
+        """The risk category of each probability (Low below the first cut, and so on)."""
+        cuts = np.array([self.low_below, self.medium_below])
+        index = np.searchsorted(cuts, probabilities, side="right")
+        return [RISK_CATEGORIES[i] for i in index.tolist()]
 
 
 class Batching(_Strict):
@@ -52,18 +52,48 @@ class Batching(_Strict):
     max_latency_ms: PositiveInt
 
 
+class Audit(_Strict):
+    """The audit log: `<log_dir>/audit/`, one file per process, rotated by size."""
+
+    max_bytes: PositiveInt
+
+
+class LivePSI(_Strict):
+    """Per-feature PSI of recent requests, published as Prometheus gauges."""
+
+    window: PositiveInt
+    min_rows: PositiveInt
+    interval_seconds: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _fits(self) -> LivePSI:
+        if self.min_rows > self.window:
+            raise ValueError("live_psi.min_rows cannot exceed live_psi.window")
+        return self
+
+
 class Settings(_Strict):
     """The `riskserve:` section of `configuration.yaml`."""
 
     model_tag: str
     backend: Literal["onnx", "sklearn"]
+    layout: Literal["inprocess", "runner"]
+    lean_http: bool
     decision_threshold: float = Field(gt=0, lt=1)
     risk_bands: RiskBands
     max_batch_records: PositiveInt
+    max_body_bytes: PositiveInt
     batching: Batching
     parity_tolerance: float = Field(gt=0)
     log_dir: Path
+    audit: Audit
+    live_psi: LivePSI
     bentoml: dict[str, dict[str, Any]]
+
+    @property
+    def audit_dir(self) -> Path:
+        """Where the audit log files live (the drift job reads them from here)."""
+        return self.log_dir / "audit"
 
     def service_config(self, service_name: str) -> dict[str, Any]:
         """BentoML's configuration for one service (`@bentoml.service(**...)`)."""

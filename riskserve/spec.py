@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,16 +37,23 @@ class Feature:
     ge: float | None = None
     gt: float | None = None
     le: float | None = None
+    # Sensitive features are hashed in the audit log (and so left out of its drift input).
+    sensitive: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in _PYTHON_TYPES:
             raise ValueError(f"feature {self.name}: unknown kind {self.kind!r}")
 
+    @property
+    def upper(self) -> float:
+        """The inclusive upper bound requests are checked against."""
+        if self.le is not None:
+            return self.le
+        return MAX_EXACT_INT if self.kind == "int" else float("inf")
+
     def field(self, example: Any) -> tuple[type, Any]:
         """The Pydantic field (type, FieldInfo) enforcing this feature's bounds."""
-        le = self.le
-        if le is None and self.kind == "int":
-            le = MAX_EXACT_INT
+        le = self.upper if math.isfinite(self.upper) else None
         # OpenAPI 3.0's singular `example` (BentoML's schema rejects JSON Schema's list).
         return _PYTHON_TYPES[self.kind], Field(
             ge=self.ge,
@@ -131,10 +140,10 @@ class ModelSpec:
 
     def to_matrix(self, records: Sequence[BaseModel]) -> np.ndarray:
         """Validated records as a float64 matrix in feature order (the ONNX input)."""
-        names = self.feature_names
-        return np.array(
-            [[getattr(r, n) for n in names] for r in records], dtype=np.float64
-        ).reshape(len(records), len(names))
+        row = operator.attrgetter(*self.feature_names)
+        return np.array([row(r) for r in records], dtype=np.float64).reshape(
+            len(records), len(self.features)
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The spec as data, stored with each trained model and shown by `model_info`."""

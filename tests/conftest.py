@@ -46,7 +46,21 @@ def trained_model():
 
 
 @pytest.fixture(scope="session")
-def server(trained_model) -> Iterator[Server]:
-    """A real `bentoml serve` of the source tree on 127.0.0.1, shared by the HTTP tests."""
-    with Server.source(ROOT) as srv:
+def server(trained_model, tmp_path_factory) -> Iterator[Server]:
+    """A real `bentoml serve` of the source tree (shipped settings) on 127.0.0.1."""
+    with Server.source(tmp_path_factory.mktemp("server")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def runner_server(trained_model, tmp_path_factory) -> Iterator[Server]:
+    """The same service with scoring in the runner behind adaptive batching."""
+    with Server.source(tmp_path_factory.mktemp("runner_server"), layout="runner") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def bentoml_path_server(trained_model, tmp_path_factory) -> Iterator[Server]:
+    """The same service answering through BentoML's own request pipeline."""
+    with Server.source(tmp_path_factory.mktemp("bentoml_path"), lean_http=False) as srv:
         yield srv

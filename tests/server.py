@@ -14,9 +14,44 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import psutil
+import yaml
+
+from riskserve.settings import PROJECT_ROOT
 
 BENTOML = str(Path(sys.executable).with_name("bentoml"))
+
+
+def private_home(shared: Path) -> Path:
+    """A BentoML home of this server's own that sees the shared models and bentos.
+
+    Every `bentoml serve` wipes `<home>/prometheus_multiproc_dir` when it starts, so
+    servers sharing a home would erase each other's metrics.
+    """
+    home = Path(tempfile.mkdtemp(prefix="riskserve-server-home-"))
+    for name in ("models", "bentos"):
+        (shared / name).mkdir(parents=True, exist_ok=True)
+        (home / name).symlink_to(shared / name)
+    return home
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def write_config(folder: Path, **riskserve: Any) -> Path:
+    """The shipped configuration.yaml with `riskserve:` keys changed; logs in `folder`."""
+    data = yaml.safe_load((PROJECT_ROOT / "configuration.yaml").read_text())
+    _merge(data["riskserve"], {"log_dir": str(folder / "logs"), **riskserve})
+    path = folder / "configuration.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 def free_port() -> int:
@@ -30,19 +65,28 @@ class Server:
     """A `bentoml serve` process; `with` waits for readiness and always stops it."""
 
     def __init__(self, target: str, cwd: Path, env: dict[str, str] | None = None,
-                 wait_ready: bool = True, timeout: float = 90) -> None:
+                 wait_ready: bool = True, timeout: float = 90,
+                 config: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.cwd, self.target, self.wait_ready, self.timeout = cwd, target, wait_ready, timeout
         self.env = {**os.environ, **(env or {})}
+        if "BENTOML_HOME" not in (env or {}):
+            self.env["BENTOML_HOME"] = str(private_home(Path(os.environ["BENTOML_HOME"])))
+        self.config = config
+        if config is not None:
+            self.env["RISKSERVE_CONFIG"] = str(config)
         self.log_path = Path(tempfile.mkstemp(prefix="riskserve-serve-", suffix=".log")[1])
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_seconds = float("nan")
 
     @classmethod
-    def source(cls, root: Path, **kwargs: Any) -> Server:
-        """Serve the source tree's service."""
-        return cls("service:CreditAPI", root, **kwargs)
+    def source(cls, folder: Path, **riskserve: Any) -> Server:
+        """Serve the source tree with its own configuration and log folder in `folder`."""
+        env = riskserve.pop("env", None)
+        wait_ready = riskserve.pop("wait_ready", True)
+        return cls("service:CreditAPI", PROJECT_ROOT, env=env, wait_ready=wait_ready,
+                   config=write_config(folder, **riskserve))
 
     def __enter__(self) -> Server:
         started = time.monotonic()
@@ -80,6 +124,20 @@ class Server:
     def log(self) -> str:
         """Everything the server printed so far."""
         return self.log_path.read_text(errors="replace")
+
+    def json_logs(self) -> list[dict[str, Any]]:
+        """riskserve's JSON log lines printed so far."""
+        return [orjson.loads(line) for line in self.log().splitlines() if line.startswith("{")]
+
+    def audit_records(self) -> list[dict[str, Any]]:
+        """Every audit line the server's processes have written (rotated files included)."""
+        assert self.config is not None, "audit records need a server started with a config"
+        folder = Path(yaml.safe_load(self.config.read_text())["riskserve"]["log_dir"]) / "audit"
+        return [
+            orjson.loads(line)
+            for path in sorted(folder.glob("audit-*.jsonl*"))
+            for line in path.read_bytes().splitlines()
+        ]
 
     def stop(self) -> None:
         """SIGTERM the arbiter (it stops its workers), then kill anything left."""

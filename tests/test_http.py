@@ -56,7 +56,8 @@ def test_predict_spec_example(server, trained_model):
     (expected,) = reference_probabilities(trained_model, [EXAMPLE])
     assert body["probability_of_default"] == pytest.approx(expected, abs=1e-4)
     assert body["prediction"] == int(expected >= SETTINGS.decision_threshold)
-    assert body["risk_category"] == SETTINGS.risk_bands.category(body["probability_of_default"])
+    (category,) = SETTINGS.risk_bands.categories(np.array([body["probability_of_default"]]))
+    assert body["risk_category"] == category
     assert body["model_version"] == str(trained_model.tag)
 
 
@@ -73,7 +74,7 @@ def test_batch_of_one_and_of_a_thousand(server, trained_model):
         assert len(got) == size
         np.testing.assert_allclose(got, expected[:size], atol=1e-4)  # same order
         cats = [r["risk_category"] for r in body["results"]]
-        assert cats == [SETTINGS.risk_bands.category(p) for p in got]
+        assert cats == SETTINGS.risk_bands.categories(got)
 
 
 def test_batch_over_the_limit_is_rejected(server):
@@ -142,12 +143,42 @@ def test_malformed_bodies_get_a_json_400(server, body, error_type):
     assert response.json()["detail"][0]["type"] == error_type
 
 
-def test_client_errors_leave_no_traceback_in_the_log(server):
-    post(server, "/predict", json=record(age=5))
-    post(server, "/predict_batch", json={"records": [record(loan_amount=-1)]})
-    log = server.log()
-    assert "rejected (ValidationError)" in log
-    assert "Traceback" not in log
+def test_client_errors_are_one_json_line_without_traceback(server):
+    post(server, "/predict", json=record(age=5), headers={"x-request-id": "bad-single"})
+    post(server, "/predict_batch", json={"records": [record(loan_amount=-1)]},
+         headers={"x-request-id": "bad-batch"})
+    lines = {r.get("request_id"): r for r in server.json_logs()}
+    assert lines["bad-single"]["status"] == lines["bad-batch"]["status"] == 400
+    assert lines["bad-single"]["level"] == "INFO"
+    assert "Traceback" not in server.log()
+
+
+def test_request_id_is_taken_or_made_and_returned(server):
+    given = post(server, "/predict", json=EXAMPLE, headers={"x-request-id": "req-42.a:b"})
+    assert given.headers["x-request-id"] == "req-42.a:b"
+    made = post(server, "/predict", json=EXAMPLE).headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made)
+    unsafe = post(server, "/predict", json=EXAMPLE, headers={"x-request-id": "a b\"<x>"})
+    assert re.fullmatch(r"[0-9a-f]{32}", unsafe.headers["x-request-id"])
+    probe = httpx.get(f"{server.url}/readyz", headers={"x-request-id": "probe-1"})
+    assert probe.headers["x-request-id"] == "probe-1"
+    logged = {r["request_id"]: r for r in server.json_logs() if "request_id" in r}
+    assert logged["req-42.a:b"]["path"] == "/predict" and logged["req-42.a:b"]["records"] == 1
+    assert logged["probe-1"]["path"] == "/readyz"
+
+
+def test_wrong_content_type_is_415(server):
+    response = post(server, "/predict", content=b"age=35", headers={"content-type": "text/plain"})
+    assert response.status_code == 415
+    assert "application/json" in response.json()["detail"]
+
+
+def test_oversized_body_is_413(server):
+    body = b'{"records": [' + b" " * (SETTINGS.max_body_bytes + 1) + b"]}"
+    response = post(server, "/predict_batch", content=body,
+                    headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert str(SETTINGS.max_body_bytes) in response.json()["detail"]
 
 
 def test_model_info(server, trained_model):
@@ -181,7 +212,8 @@ def _mean_batch_size(metrics: str) -> tuple[float, float]:
     return values["sum"], values["count"]
 
 
-def test_adaptive_batching_merges_concurrent_requests(server):
+def test_adaptive_batching_merges_concurrent_requests(runner_server):
+    server = runner_server
     before = _mean_batch_size(httpx.get(f"{server.url}/metrics").text)
     records = valid_records(400, seed=3)
 
@@ -219,3 +251,31 @@ def test_metrics_count_requests(server):
     before = _predict_count(server)
     post(server, "/predict", json=EXAMPLE)
     assert _predict_count(server) == before + 1
+
+
+def test_every_layout_and_path_gives_the_same_answers(server, runner_server,
+                                                        bentoml_path_server):
+    records = valid_records(30, seed=8)
+    expected = post(server, "/predict_batch", json={"records": records}).json()["results"]
+    for other in (runner_server, bentoml_path_server):
+        batch = post(other, "/predict_batch", json={"records": records}).json()
+        assert batch["results"] == expected
+        single = post(other, "/predict", json=records[0]).json()
+        assert single == {**expected[0], "model_version": batch["model_version"]}
+        bad = post(other, "/predict_batch", json={"records": [EXAMPLE, record(age=200)]})
+        assert bad.status_code == 400
+        assert bad.json()["detail"][0]["loc"] == ["records", 1, "age"]
+    assert post(runner_server, "/model_info").json()["layout"] == "runner"
+    assert post(server, "/model_info").json()["layout"] == "inprocess"
+
+
+def test_service_metrics(server):
+    records = valid_records(600, seed=21)
+    post(server, "/predict_batch", json={"records": records[:500]})
+    post(server, "/predict_batch", json={"records": records[500:]})
+    text = httpx.get(f"{server.url}/metrics").text
+    assert re.search(r'riskserve_model_info\{[^}]*model_version="credit_model:', text)
+    count = re.search(r'riskserve_probability_count\{model="credit_model"\} (\S+)', text)
+    assert count and float(count.group(1)) >= 600
+    decided = re.findall(r'riskserve_decisions_total\{[^}]*\} (\S+)', text)
+    assert sum(float(v) for v in decided) >= 600

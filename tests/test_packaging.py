@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 def test_missing_model_starts_unready_with_one_clear_line(tmp_path):
     empty_home = tmp_path / "empty_home"
     empty_home.mkdir()
-    with Server.source(ROOT, env={"BENTOML_HOME": str(empty_home)}, wait_ready=False) as srv:
+    env = {"BENTOML_HOME": str(empty_home)}
+    with Server.source(tmp_path, env=env, wait_ready=False) as srv:
         assert httpx.get(f"{srv.url}/livez").status_code == 200
         assert httpx.get(f"{srv.url}/readyz").status_code == 503
         response = httpx.post(f"{srv.url}/predict", json=EXAMPLE, timeout=30)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -16,7 +17,12 @@ from riskserve.settings import RiskBands, config_path, load_settings, parse_sett
     (0.5999, "Medium"), (0.6, "High"), (1.0, "High"),
 ])
 def test_risk_bands(p, category):
-    assert RiskBands(low_below=0.3, medium_below=0.6).category(p) == category
+    assert RiskBands(low_below=0.3, medium_below=0.6).categories(np.array([p])) == [category]
+
+
+def test_risk_bands_vectorised_in_order():
+    bands = RiskBands(low_below=0.3, medium_below=0.6)
+    assert bands.categories(np.array([0.9, 0.1, 0.45])) == ["High", "Low", "Medium"]
 
 
 def test_risk_bands_must_be_ordered():

@@ -1,0 +1,162 @@
+"""The lean HTTP layer: request ids, request logs and the scoring routes, in raw ASGI.
+
+BentoML's per-request pipeline (routing, request context, IO descriptors, thread
+hand-offs) costs more than scoring a record with ONNX Runtime. This middleware answers
+`POST /predict` and `POST /predict_batch` itself with the same `Scorer` the BentoML
+methods use, and passes every other request to BentoML. For every request it assigns
+the request id (taken from `X-Request-ID` when well-formed), returns it in the response
+headers, puts it in `scope["state"]` for the BentoML methods, and writes one JSON log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from riskserve.errors import ErrorResponse
+from riskserve.scoring import ENDPOINTS, Scorer
+from riskserve.validation import RecordValidator
+
+logger = logging.getLogger("riskserve.http")
+
+ASGIApp = Callable[..., Awaitable[None]]
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+_JSON = b"application/json"
+
+
+class ScorerSlot:
+    """Filled by the API service once its scorer exists (middleware is built before it)."""
+
+    scorer: Scorer | None = None
+    validator: RecordValidator | None = None
+
+
+def request_id_of(scope: dict[str, Any]) -> bytes:
+    """The caller's X-Request-ID if it is a safe token, else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value if _REQUEST_ID.fullmatch(value) else uuid.uuid4().hex.encode()
+    return uuid.uuid4().hex.encode()
+
+
+class ScoringHTTP:
+    """ASGI middleware in front of the BentoML app (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, slot: ScorerSlot, max_body_bytes: int, lean: bool) -> None:
+        self.app, self.slot, self.max_body_bytes, self.lean = app, slot, max_body_bytes, lean
+        self._routes = {f"/{name}": name for name in ENDPOINTS} if lean else {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        request_id = request_id_of(scope)
+        scope.setdefault("state", {}).update(
+            request_id=request_id.decode(), started=started
+        )
+        endpoint = self._routes.get(scope["path"]) if scope["method"] == "POST" else None
+        if endpoint is None:
+            status = await self._pass_through(scope, receive, send, request_id)
+            _log_request(scope, status, None, started)
+        else:
+            # Logged (like audited) before the answer leaves, so no answer goes unrecorded.
+            status, payload, records = await self._score(endpoint, scope, receive, started)
+            _log_request(scope, status, records, started)
+            await _respond(send, status, orjson.dumps(payload), request_id)
+
+    async def _pass_through(self, scope: Any, receive: Any, send: Any, request_id: bytes) -> int:
+        status = 500
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+        return status
+
+    async def _score(
+        self, endpoint: str, scope: Any, receive: Any, started: float
+    ) -> tuple[int, dict[str, Any], int | None]:
+        scorer, validator = self.slot.scorer, self.slot.validator
+        try:
+            if scorer is None or validator is None:
+                raise ErrorResponse(503, {"error": "service starting", "detail": "retry shortly"})
+            _check_content_type(scope)
+            body = await _read_body(scope, receive, self.max_body_bytes)
+            records = validator.one(body) if endpoint == "predict" else validator.batch(body)
+            request_id = scope["state"]["request_id"]
+            return 200, await scorer.score(endpoint, records, request_id, started), len(records)
+        except ErrorResponse as exc:
+            return exc.status, exc.body, None
+        except Exception:
+            logger.exception("scoring failed", extra={"request_id": scope["state"]["request_id"]})
+            return 500, {"error": "internal error", "detail": "see the server log"}, None
+
+
+def _log_request(scope: dict[str, Any], status: int, records: int | None, started: float) -> None:
+    logger.info(
+        "request",
+        extra={
+            "request_id": scope["state"]["request_id"],
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "records": records,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        },
+    )
+
+
+def _check_content_type(scope: dict[str, Any]) -> None:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            if value.split(b";")[0].strip().lower() != _JSON:
+                detail = "send Content-Type: application/json"
+                raise ErrorResponse(415, {"error": "unsupported media type", "detail": detail})
+            return
+
+
+async def _read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
+    """The request body, refusing (413) anything over `limit` bytes before reading it all."""
+    too_large = ErrorResponse(
+        413, {"error": "request body too large", "detail": f"at most {limit} bytes"}
+    )
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise too_large
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ErrorResponse(400, {"error": "client disconnected", "detail": None})
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _respond(send: Any, status: int, body: bytes, request_id: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", _JSON),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

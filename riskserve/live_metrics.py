@@ -1,0 +1,116 @@
+"""Service metrics for Prometheus: what the model decides, and how live inputs drift.
+
+Created inside each worker, after BentoML has set `PROMETHEUS_MULTIPROC_DIR`, so the
+values land in BentoML's multiprocess collection and `/metrics` on the API port
+aggregates every worker (this is what the deprecated `bentoml.metrics` module does).
+Live PSI is computed over a rolling window of recent requests against the reference
+deciles stored with the model, so an alert can fire before the nightly drift report.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from riskserve.psi import bin_fractions, psi
+from riskserve.settings import RISK_CATEGORIES
+
+PROBABILITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+
+
+class LiveMetrics:
+    """Prometheus metrics of one API worker."""
+
+    def __init__(
+        self,
+        model: str,
+        window: int,
+        min_rows: int,
+        interval_seconds: float,
+        reference: dict[str, Any] | None,
+        feature_names: list[str],
+    ) -> None:
+        import prometheus_client as prom  # after PROMETHEUS_MULTIPROC_DIR is set
+
+        self.model = model
+        self._probability = prom.Histogram(
+            "riskserve_probability",
+            "Scored probabilities of the positive class (default, fraud).",
+            ["model"],
+            buckets=PROBABILITY_BUCKETS,
+        ).labels(model)
+        decisions = prom.Counter(
+            "riskserve_decisions", "Scored records by risk category.", ["model", "risk_category"]
+        )
+        self._decisions = {c: decisions.labels(model, c) for c in RISK_CATEGORIES}
+        self._model_info = prom.Gauge(
+            "riskserve_model_info",
+            "1 for the model version (and backend) this worker serves.",
+            ["model", "model_version", "backend"],
+            multiprocess_mode="max",
+        )
+        self._psi = prom.Gauge(
+            "riskserve_feature_psi",
+            "PSI of each feature over the recent-request window vs the training reference.",
+            ["model", "feature"],
+            multiprocess_mode="max",
+        )
+        self._window_rows = prom.Gauge(
+            "riskserve_feature_psi_window_rows",
+            "Rows in the window the live PSI was computed on.",
+            ["model"],
+            multiprocess_mode="max",
+        )
+        self._features = feature_names
+        self._reference = reference
+        self._window = np.empty((window, len(feature_names)))
+        self._filled = 0
+        self._next = 0
+        self._min_rows = min_rows
+        self._interval = interval_seconds
+        self._due = time.monotonic() + interval_seconds
+        self._lock = threading.Lock()
+
+    def serving(self, model_version: str, backend: str) -> None:
+        """Record which model version this worker serves."""
+        self._model_info.labels(self.model, model_version, backend).set(1)
+
+    def observe(self, features: np.ndarray, decisions: list[dict[str, Any]]) -> None:
+        """Count decisions, keep the rows for live PSI, refresh PSI when due."""
+        for decision in decisions:
+            self._probability.observe(decision["probability_of_default"])
+        for category, n in Counter(d["risk_category"] for d in decisions).items():
+            self._decisions[category].inc(n)
+        if self._reference is None:
+            return
+        with self._lock:
+            self._remember(features)
+            if self._filled >= self._min_rows and time.monotonic() >= self._due:
+                self._due = time.monotonic() + self._interval
+                self._publish_psi()
+
+    def _remember(self, features: np.ndarray) -> None:
+        size = len(self._window)
+        rows = features[-size:]
+        end = self._next + len(rows)
+        if end <= size:
+            self._window[self._next : end] = rows
+        else:
+            split = size - self._next
+            self._window[self._next :] = rows[:split]
+            self._window[: end - size] = rows[split:]
+        self._next = end % size
+        self._filled = min(size, self._filled + len(rows))
+
+    def _publish_psi(self) -> None:
+        assert self._reference is not None
+        window = self._window[: self._filled]
+        for i, name in enumerate(self._features):
+            ref = self._reference[name]
+            value = psi(np.asarray(ref["fractions"]), bin_fractions(window[:, i], ref["edges"]))
+            self._psi.labels(self.model, name).set(value)
+        self._window_rows.labels(self.model).set(self._filled)

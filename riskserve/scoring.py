@@ -1,0 +1,130 @@
+"""The scoring path: validated records in, decisions out, every decision audited.
+
+One `Scorer` serves both the lean HTTP layer and the BentoML API methods, so the two
+ways into the service cannot drift apart. Where the probabilities come from is a
+`ModelSource`: the model loaded in this process, or the runner service behind
+BentoML's adaptive batching (configuration's `layout`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+from pydantic import BaseModel
+
+from riskserve.audit import AuditLog
+from riskserve.errors import ErrorResponse
+from riskserve.live_metrics import LiveMetrics
+from riskserve.model_entry import LoadedModel
+from riskserve.settings import Settings
+from riskserve.spec import ModelSpec
+
+logger = logging.getLogger("riskserve")
+
+ENDPOINTS = ("predict", "predict_batch")
+
+
+class ModelSource(Protocol):
+    """Where probabilities come from."""
+
+    async def info(self) -> dict[str, Any]:
+        """The served model's description, or `{"problem": why}` when there is none."""
+        ...
+
+    async def probabilities(self, features: np.ndarray, whole_batch: bool) -> np.ndarray:
+        """Positive-class probabilities for the rows."""
+        ...
+
+
+class LocalModel:
+    """The model in this process: no hop, no queue; best for models this cheap."""
+
+    def __init__(self, loaded: LoadedModel | None, problem: str) -> None:
+        self.loaded, self.problem = loaded, problem
+
+    async def info(self) -> dict[str, Any]:
+        return self.loaded.info if self.loaded else {"problem": self.problem}
+
+    async def probabilities(self, features: np.ndarray, whole_batch: bool) -> np.ndarray:
+        assert self.loaded is not None
+        return self.loaded.backend.predict_proba(features)
+
+
+class RunnerModel:
+    """The runner service: concurrent single records are merged into micro-batches."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self._info: dict[str, Any] | None = None
+
+    async def info(self) -> dict[str, Any]:
+        # The runner serves one model for its lifetime, so its info is kept once loaded.
+        if self._info is not None:
+            return self._info
+        info = await self.runner.to_async.info()
+        if "problem" not in info:
+            self._info = info
+        return info
+
+    async def probabilities(self, features: np.ndarray, whole_batch: bool) -> np.ndarray:
+        # A batch that arrived whole skips the batching queue (which may split or shed it).
+        method = self.runner.to_async.score_many if whole_batch else self.runner.to_async.score
+        return np.asarray(await method(features))
+
+
+class Scorer:
+    """Scores validated records, builds the answer and audits it before it is sent."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        settings: Settings,
+        source: ModelSource,
+        audit: AuditLog,
+        metrics: LiveMetrics,
+    ) -> None:
+        self.spec, self.settings, self.source = spec, settings, source
+        self.audit, self.metrics = audit, metrics
+
+    def decisions(self, probabilities: np.ndarray) -> list[dict[str, Any]]:
+        """The response fields of each record, by the configured threshold and bands."""
+        threshold = self.settings.decision_threshold
+        categories = self.settings.risk_bands.categories(probabilities)
+        return [
+            {"prediction": int(p >= threshold), "probability_of_default": p, "risk_category": c}
+            for p, c in zip(probabilities.tolist(), categories, strict=True)
+        ]
+
+    async def model_info(self) -> dict[str, Any]:
+        """The served model's description, or a 503 saying why there is none."""
+        info = await self.source.info()
+        if "problem" in info:
+            raise ErrorResponse(503, {"error": "model not ready", "detail": info["problem"]})
+        return info
+
+    async def score(
+        self, endpoint: str, records: Sequence[BaseModel], request_id: str, started: float
+    ) -> dict[str, Any]:
+        """The answer for `endpoint` (a key of ENDPOINTS); audited before it returns."""
+        info = await self.model_info()
+        features = self.spec.to_matrix(records)
+        probabilities = await self.source.probabilities(features, endpoint == "predict_batch")
+        decisions = self.decisions(probabilities)
+        latency_ms = (time.perf_counter() - started) * 1000
+        self.audit.write(
+            request_id=request_id,
+            model_version=info["tag"],
+            endpoint=endpoint,
+            records=[r.__dict__ for r in records],
+            probabilities=probabilities.tolist(),
+            decisions=decisions,
+            latency_ms=latency_ms,
+        )
+        self.metrics.observe(features, decisions)
+        if endpoint == "predict":
+            return {**decisions[0], "model_version": info["tag"]}
+        return {"results": decisions, "model_version": info["tag"], "latency_ms": latency_ms}

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from riskserve import psi
 from riskserve.backends import BACKENDS, Backend, max_abs_diff
 from riskserve.spec import ModelSpec
 
 SPEC_FILE = "feature_spec.json"
 REFERENCE_FILE = "reference.csv"
+# Per feature: PSI bin edges cut at the training deciles and the reference's fractions.
+DRIFT_REFERENCE_FILE = "drift_reference.json"
 TRAIN_HINT = "train it with `make train` (or `python -m training`)"
 
 
@@ -56,6 +60,32 @@ def read_reference(folder: Path, spec: ModelSpec) -> np.ndarray:
     if header != spec.feature_names:
         raise ValueError(f"{REFERENCE_FILE} columns {header} differ from the spec")
     return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+
+
+def drift_profile(spec: ModelSpec, features: np.ndarray) -> dict[str, dict[str, list[float]]]:
+    """Per feature, its reference decile `edges` and the reference's bin `fractions`."""
+    profile = {}
+    for name, column in zip(spec.feature_names, features.T, strict=True):
+        edges = psi.decile_edges(column)
+        fractions = psi.bin_fractions(column, edges)
+        profile[name] = {"edges": edges.tolist(), "fractions": fractions.tolist()}
+    return profile
+
+
+def write_drift_reference(folder: Path, spec: ModelSpec, features: np.ndarray) -> None:
+    """Fix the PSI bins at training time, so every later drift check uses the same ones."""
+    (folder / DRIFT_REFERENCE_FILE).write_text(json.dumps(drift_profile(spec, features)))
+
+
+def read_drift_reference(folder: Path, spec: ModelSpec) -> dict[str, dict[str, list[float]]]:
+    """The stored PSI bins; entries trained before they were stored derive them likewise."""
+    path = folder / DRIFT_REFERENCE_FILE
+    if not path.exists():
+        return drift_profile(spec, read_reference(folder, spec))
+    profile = json.loads(path.read_text())
+    if list(profile) != spec.feature_names:
+        raise ValueError(f"{DRIFT_REFERENCE_FILE} features {list(profile)} differ from the spec")
+    return profile
 
 
 def declare_model(tag: str) -> Any:
@@ -114,3 +144,18 @@ def load_model(
         "feature_spec": stored_spec,
     }
     return LoadedModel(tag=name, backend=backends[backend], info=info)
+
+
+def load_or_explain(stored: Any, settings: Any, spec: ModelSpec) -> tuple[LoadedModel | None, str]:
+    """`load_model` for a serving process: the model, or None and the logged reason."""
+    logger = logging.getLogger("riskserve")
+    try:
+        loaded = load_model(
+            stored, settings.model_tag, spec, settings.backend, settings.parity_tolerance
+        )
+    except ModelUnavailable as exc:
+        logger.error("riskserve not ready: %s", exc)
+        return None, str(exc)
+    parity = loaded.info["parity"]["max_abs_diff"]
+    logger.info("serving %s with %s (ONNX parity %.2g)", loaded.tag, settings.backend, parity)
+    return loaded, ""

@@ -8,10 +8,10 @@ export BENTOML_HOME := $(CURDIR)/models_store
 export BENTOML_DO_NOT_TRACK := true
 
 .DEFAULT_GOAL := help
-.PHONY: help venv model train serve test lint bento lock
+.PHONY: help venv model train serve test lint bento lock drift drift-demo
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements/dev.txt requirements/serve.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,19 @@ lint: venv  ## ruff
 
 bento: model  ## build the bento (service, settings and model)
 	$(BIN)/bentoml build
+
+# CURRENT: a .csv/.parquet sample or an audit-log folder (default: the service's log_dir).
+OUT ?= build/drift
+drift: model  ## drift report of CURRENT=<path> into OUT=<dir>; exit 1 on drift
+	$(BIN)/python -m monitoring.drift $(if $(CURRENT),--current $(CURRENT)) --out $(OUT)
+
+DEMO := build/drift-demo
+drift-demo: model  ## SPEC's drift scenario and a no-drift sample, reported under build/drift-demo
+	$(BIN)/python -m monitoring.scenario --out $(DEMO)
+	$(BIN)/python -m monitoring.drift --current $(DEMO)/drifted.csv --out $(DEMO)/drifted; \
+	  test $$? -eq 1 || { echo "expected drift in $(DEMO)/drifted.csv" >&2; exit 1; }
+	$(BIN)/python -m monitoring.drift --current $(DEMO)/no_drift.csv --out $(DEMO)/no_drift
+	@echo "open $(DEMO)/drifted/drift.html and $(DEMO)/no_drift/drift.html"
 
 # Pin the full closure of a requirements/*.in file into its .txt, in a throwaway venv.
 define pin

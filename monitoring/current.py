@@ -1,0 +1,165 @@
+"""The current sample a drift check compares: a CSV or Parquet file, or the audit log.
+
+Every problem with the input becomes a `BadInput` whose message is the one line the
+command prints before exiting with status 2, so a scheduler's log says what to fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from riskserve.spec import ModelSpec
+
+AUDIT_SUBDIR = "audit"
+# Live files and their rotated predecessors: requests.jsonl, requests.jsonl.1, ...
+_AUDIT_NAME = re.compile(r".+\.jsonl(\.\d+)?$")
+
+
+class BadInput(ValueError):
+    """The current sample or the command line cannot be used; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """An optional [since, until] time window over audit records (UTC, inclusive)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __bool__(self) -> bool:
+        return self.since is not None or self.until is not None
+
+    def describe(self) -> str:
+        """The window as the report prints it."""
+        since = self.since.isoformat() if self.since else "the start"
+        until = self.until.isoformat() if self.until else "the end"
+        return f"from {since} to {until}"
+
+
+def parse_time(option: str, text: str | None) -> datetime | None:
+    """An ISO-8601 time from the command line; one without an offset is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadInput(
+            f"{option}: {text!r} is not an ISO-8601 time (e.g. 2026-11-21T13:40:00+00:00)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclasses.dataclass
+class Current:
+    """The current feature values, with notes on anything left out."""
+
+    frame: pd.DataFrame
+    source: str
+    notes: list[str]
+
+
+def load_current(path: Path, spec: ModelSpec, window: Window) -> Current:
+    """Read `path` (CSV, Parquet, or an audit-log folder) into the spec's feature columns."""
+    if not path.exists():
+        raise BadInput(f"{path}: no such file or directory")
+    if path.is_dir():
+        frame, source = _read_audit(path, window)
+    elif window:
+        raise BadInput("--since/--until apply only to an audit-log directory")
+    else:
+        frame, source = _read_table(path), str(path)
+    if frame.empty:
+        within = f" {window.describe()}" if window else ""
+        raise BadInput(f"{source}: no rows{within}")
+    unknown = sorted(set(frame.columns) - set(spec.feature_names) - {spec.target})
+    if unknown:
+        raise BadInput(f"{source}: unknown columns {unknown}; expected {spec.feature_names}")
+    missing = [name for name in spec.feature_names if name not in frame.columns]
+    if missing:
+        raise BadInput(f"{source}: missing feature columns {missing}")
+    return Current(frame[spec.feature_names], source, [])
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet file, by extension."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+    except Exception as exc:  # pandas and pyarrow raise many types for a broken file
+        raise BadInput(f"{path}: unreadable ({first_line(exc)})") from None
+    raise BadInput(f"{path}: expected a .csv or .parquet file, or an audit-log directory")
+
+
+def _read_audit(path: Path, window: Window) -> tuple[pd.DataFrame, str]:
+    """Features of every audit record in `path` (or `path`/audit) within the window."""
+    folder = path / AUDIT_SUBDIR if (path / AUDIT_SUBDIR).is_dir() else path
+    files = sorted(p for p in folder.iterdir() if p.is_file() and _AUDIT_NAME.match(p.name))
+    if not files:
+        raise BadInput(f"{folder}: no audit log files (*.jsonl, *.jsonl.N)")
+    stamps: list[str] = []
+    rows: list[dict] = []
+    for file in files:
+        with file.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    stamp, features = record["timestamp"], record["features"]
+                    if not isinstance(features, dict):
+                        raise TypeError
+                except (ValueError, KeyError, TypeError):
+                    raise BadInput(
+                        f"{file}:{number}: not an audit record (a JSON object with "
+                        "'timestamp' and 'features')"
+                    ) from None
+                stamps.append(stamp)
+                rows.append(features)
+    frame = pd.DataFrame.from_records(rows)
+    if window:
+        try:
+            times = pd.to_datetime(pd.Series(stamps), utc=True, format="ISO8601")
+        except ValueError as exc:
+            raise BadInput(f"{folder}: bad audit timestamp ({first_line(exc)})") from None
+        keep = pd.Series(True, index=times.index)
+        if window.since:
+            keep &= times >= window.since
+        if window.until:
+            keep &= times <= window.until
+        frame = frame[keep.to_numpy()].reset_index(drop=True)
+    return frame, f"{folder} ({len(files)} files)"
+
+
+def numeric_features(current: Current, spec: ModelSpec) -> dict[str, pd.Series]:
+    """Each comparable feature's values; hashed or redacted ones are skipped with a note."""
+    columns = {}
+    for name in spec.feature_names:
+        raw = current.frame[name]
+        values = pd.to_numeric(raw, errors="coerce")
+        present = raw.notna()
+        if not values[present].notna().any():
+            current.notes.append(f"{name}: not numeric (hashed or redacted), not compared")
+            continue
+        bad = present & values.isna()
+        if bad.any():
+            raise BadInput(f"{current.source}: {name} has a non-numeric value {raw[bad].iloc[0]!r}")
+        if not present.all():
+            current.notes.append(f"{name}: {int((~present).sum())} empty values ignored")
+        columns[name] = values[present].astype("float64")
+    if not columns:
+        raise BadInput(f"{current.source}: no numeric feature to compare")
+    return columns
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]

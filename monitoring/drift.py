@@ -1,0 +1,123 @@
+"""`python -m monitoring.drift`: compare a current sample with a model's training reference.
+
+Writes OUT/drift.json and OUT/drift.html; the rule is `monitoring.compare`'s. Exit
+status: 0 no drift, 1 drift, 2 bad input (one line on stderr), 3 the check itself failed
+(traceback on stderr). Bad input is found before the heavy imports, so it fails fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from monitoring.current import (
+    BadInput,
+    Window,
+    first_line,
+    load_current,
+    numeric_features,
+    parse_time,
+)
+
+
+def _settings() -> Any:
+    """The configuration, read only when a default is needed; a broken one is bad input."""
+    from riskserve.settings import config_path, load_settings
+
+    try:
+        return load_settings()
+    except Exception as exc:  # YAML, validation or file errors: all one line
+        raise BadInput(f"configuration {config_path()}: {first_line(exc)}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the current sample and the model's reference, compare, write both reports."""
+    from riskserve.specs import spec_for_tag
+
+    window = Window(parse_time("--since", args.since), parse_time("--until", args.until))
+    if window.since and window.until and window.since > window.until:
+        raise BadInput("--since is later than --until")
+    tag = args.model_tag or _settings().model_tag
+    try:
+        spec = spec_for_tag(tag)
+    except ValueError as exc:
+        raise BadInput(f"model {tag}: {exc}") from None
+    current = load_current(args.current or _settings().log_dir, spec, window)
+    values = {name: col.to_numpy() for name, col in numeric_features(current, spec).items()}
+
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    from monitoring.compare import RULE, compare
+    from monitoring.report import write_reports
+    from riskserve.model_entry import read_drift_reference, read_reference
+
+    try:
+        model = bentoml.models.get(tag)
+    except NotFound as exc:
+        raise BadInput(f"model {tag}: {exc}; train it with `make train`") from None
+    folder = Path(model.path)
+    try:
+        reference = dict(zip(spec.feature_names, read_reference(folder, spec).T, strict=True))
+        bins = read_drift_reference(folder, spec)
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"model {model.tag}: unreadable reference ({first_line(exc)})") from None
+
+    features = compare(reference, values, bins)
+    drifted = [name for name, result in features.items() if result["drift"]]
+    result = {
+        "dataset_drift": bool(drifted),
+        "drifted_features": drifted,
+        "n_reference": len(next(iter(reference.values()))),
+        "n_current": len(current.frame),
+        "features": features,
+        "model_version": str(model.tag),
+        "current_source": current.source,
+        "window": window.describe() if window else None,
+        "notes": current.notes,
+        "rule": RULE,
+        "generated_at": datetime.now(UTC).isoformat(),
+    }
+    try:
+        write_reports(args.out, result, reference, values, bins)
+    except OSError as exc:
+        raise BadInput(f"{args.out}: cannot write the reports ({exc.strerror or exc})") from None
+    verdict = f"drift in {', '.join(drifted)}" if drifted else "no drift"
+    print(f"{verdict}; reports in {args.out}/drift.json and drift.html")
+    return 1 if drifted else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m monitoring.drift",
+        description="Drift of a current sample against a model's training reference.",
+    )
+    parser.add_argument(
+        "--current",
+        type=Path,
+        help="a .csv or .parquet file, or an audit-log directory "
+        "(default: the service's log_dir from configuration)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder for the reports")
+    parser.add_argument("--model-tag", help="model store tag (default: configuration's)")
+    parser.add_argument("--since", help="audit records at or after this ISO-8601 time")
+    parser.add_argument("--until", help="audit records at or before this ISO-8601 time")
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except BadInput as exc:
+        print(f"drift: {exc}", file=sys.stderr)
+        return 2
+    except Exception:
+        # Never exit 1 on a crash: a scheduler would read it as "drift".
+        traceback.print_exc()
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""The drift report as files: drift.json for machines, drift.html for people.
+
+The HTML page is self-contained (inline CSS, plots as embedded PNGs) so it opens from a
+mail attachment or an artifact store with no network. Both files are replaced
+atomically, so a dashboard or a second run never reads half a report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import itertools
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
+
+from riskserve import psi
+
+REFERENCE_COLOR = "#4c72b0"
+CURRENT_COLOR = "#dd8452"
+# Integer features with at most this many distinct values are drawn value by value.
+MAX_DISCRETE_VALUES = 30
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
+       color: #222; line-height: 1.4; padding: 0 1rem; }
+h1 { font-size: 1.5rem; margin-bottom: .2rem; }
+.verdict { padding: .8rem 1rem; border-radius: 6px; font-size: 1.15rem; margin: 1rem 0; }
+.drift { background: #fde2e1; border-left: 6px solid #c0392b; }
+.nodrift { background: #e3f4e4; border-left: 6px solid #2e7d32; }
+table { border-collapse: collapse; margin: .5rem 0 1.5rem; }
+th, td { padding: .35rem .8rem; border-bottom: 1px solid #ddd; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f3f3f3; }
+.stable { color: #2e7d32; } .moderate { color: #b26a00; }
+.significant { color: #c0392b; font-weight: 600; }
+td.yes { color: #c0392b; font-weight: 700; } td.no { color: #2e7d32; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
+dt { color: #666; } dd { margin: 0; }
+figure { margin: 0 0 1.5rem; } figure img { max-width: 100%; }
+figcaption { font-weight: 600; margin-bottom: .3rem; }
+"""
+
+
+def write_reports(
+    out: Path,
+    result: dict[str, Any],
+    reference: dict[str, np.ndarray],
+    current: dict[str, np.ndarray],
+    bins: dict[str, dict[str, list[float]]],
+) -> None:
+    """Write OUT/drift.html, then OUT/drift.json (whose arrival marks a finished run)."""
+    out.mkdir(parents=True, exist_ok=True)
+    plots = {
+        name: _plot(reference[name], values, bins[name], result["features"][name])
+        for name, values in current.items()
+    }
+    _atomic_write(out / "drift.html", _html(result, plots))
+    _atomic_write(out / "drift.json", json.dumps(result, indent=2) + "\n")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write a sibling temporary file, then rename it over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the report from a web server
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _number(value: float) -> str:
+    """A value as an axis label: 13.3k for thousands, otherwise three digits."""
+    return f"{value / 1000:.3g}k" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _bin_labels(edges: list[float]) -> list[str]:
+    """Labels of the PSI bins (-inf, e1], (e1, e2], ..., (ek, inf), as intervals."""
+    shown = [_number(e) for e in edges]
+    inner = [f"({lo}, {hi}]" for lo, hi in itertools.pairwise(shown)]
+    return [f"≤ {shown[0]}", *inner, f"> {shown[-1]}"]
+
+
+def _distribution(ax: Any, reference: np.ndarray, current: np.ndarray) -> None:
+    """Both samples' distributions: bars per value for small-count integers, else histograms."""
+    both = np.concatenate([reference, current])
+    distinct = np.unique(both)
+    integers = bool(np.all(distinct == np.round(distinct)))
+    if integers and distinct.size <= MAX_DISCRETE_VALUES:
+        for offset, values, color in ((-0.2, reference, REFERENCE_COLOR),
+                                      (0.2, current, CURRENT_COLOR)):
+            share = np.array([np.mean(values == v) for v in distinct])
+            ax.bar(distinct + offset, share, width=0.4, color=color)
+        ax.set_ylabel("share of rows")
+        return
+    # Clip the far tails (e.g. incomes) so the body of both distributions is visible.
+    lo, hi = np.quantile(both, [0.005, 0.995])
+    if integers:  # whole-number bins: 40 arbitrary ones would alias into spikes
+        step = max(1, int(np.ceil((hi - lo + 1) / 40)))
+        edges = np.arange(lo - 0.5, hi + step + 0.5, step)
+    else:
+        edges = np.linspace(lo, hi, 41)
+    for values, color in ((reference, REFERENCE_COLOR), (current, CURRENT_COLOR)):
+        ax.hist(values, bins=edges, density=True, histtype="stepfilled", alpha=0.45,
+                color=color, edgecolor=color)
+    ax.set_ylabel("density")
+    ax.set_yticks([])
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _number(v)))
+
+
+def _plot(
+    reference: np.ndarray,
+    current: np.ndarray,
+    bins: dict[str, list[float]],
+    result: dict[str, Any],
+) -> str:
+    """Two panels as a base64 PNG: both distributions, and both samples over the PSI bins."""
+    # Fixed margins: constrained layout would draw every figure twice.
+    fig = Figure(figsize=(11, 3.6), dpi=90)
+    fig.subplots_adjust(left=0.06, right=0.99, top=0.84, bottom=0.22, wspace=0.2)
+    left, right = fig.subplots(1, 2, width_ratios=(1, 1.15))
+    _distribution(left, reference, current)
+    left.set_title("distribution", fontsize=11)
+
+    edges = bins["edges"]
+    x = np.arange(len(edges) + 1)
+    right.bar(x - 0.2, bins["fractions"], width=0.4, color=REFERENCE_COLOR)
+    right.bar(x + 0.2, psi.bin_fractions(current, np.asarray(edges)), width=0.4,
+              color=CURRENT_COLOR)
+    right.set_xticks(x, _bin_labels(edges), rotation=30, ha="right", fontsize=8)
+    right.set_ylabel("share of rows")
+    right.set_title(
+        f"reference decile bins: PSI {result['psi']:.3f} ({result['psi_band']})", fontsize=11
+    )
+    handles = [Patch(color=REFERENCE_COLOR), Patch(color=CURRENT_COLOR)]
+    fig.legend(handles, ["reference", "current"], loc="upper right", ncols=2, frameon=False)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _caption(name: str, r: dict[str, Any]) -> str:
+    """A figure's caption: the feature and its verdict."""
+    verdict = "drift" if r["drift"] else "no drift"
+    return f"{name}: {verdict} ({r['test']} {r['statistic']:.3f})"
+
+
+def _row(name: str, r: dict[str, Any]) -> str:
+    """One feature's table row."""
+    p_value = "n/a" if r["p_value"] is None else f"{r['p_value']:.3g}"
+    drift = "yes" if r["drift"] else "no"
+    return (
+        f"<tr><td>{html.escape(name)}</td><td>{r['psi']:.3f}</td>"
+        f"<td class='{r['psi_band']}'>{r['psi_band']}</td><td>{r['test']}</td>"
+        f"<td>{r['statistic']:.3f}</td><td>{p_value}</td>"
+        f"<td class='{drift}'>{drift}</td></tr>"
+    )
+
+
+def _html(result: dict[str, Any], plots: dict[str, str]) -> str:
+    """The whole page."""
+    esc = html.escape
+    drifted = result["drifted_features"]
+    if drifted:
+        verdict = (
+            f"<div class='verdict drift'><b>Drift detected</b> in {len(drifted)} of "
+            f"{len(result['features'])} features: {esc(', '.join(drifted))}</div>"
+        )
+    else:
+        verdict = (
+            f"<div class='verdict nodrift'><b>No drift</b> in the "
+            f"{len(result['features'])} features compared</div>"
+        )
+    facts = {
+        "model": result["model_version"],
+        "current sample": result["current_source"],
+        "time window": result["window"] or "all records",
+        "rows": f"{result['n_current']:,} current vs {result['n_reference']:,} reference",
+        "rule": result["rule"],
+        "generated": result["generated_at"],
+    }
+    facts_html = "".join(f"<dt>{k}</dt><dd>{esc(str(v))}</dd>" for k, v in facts.items())
+    rows = "".join(_row(name, r) for name, r in result["features"].items())
+    notes = "".join(f"<li>{esc(n)}</li>" for n in result["notes"])
+    figures = "".join(
+        f"<figure><figcaption>{esc(_caption(name, result['features'][name]))}</figcaption>"
+        f"<img alt='{esc(name)}: reference vs current' src='data:image/png;base64,{png}'>"
+        "</figure>"
+        for name, png in plots.items()
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Drift report: {esc(result['model_version'])}</title>
+<style>{_CSS}</style></head><body>
+<h1>Drift report</h1>
+{verdict}
+<dl>{facts_html}</dl>
+<h2>Features</h2>
+<table><thead><tr><th>feature</th><th>PSI</th><th>PSI band</th><th>test</th>
+<th>statistic</th><th>p-value</th><th>drift</th></tr></thead><tbody>{rows}</tbody></table>
+{f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}
+<h2>Distributions: reference (blue) vs current (orange)</h2>
+{figures}
+</body></html>
+"""

@@ -8,7 +8,7 @@ export BENTOML_HOME := $(CURDIR)/models_store
 export BENTOML_DO_NOT_TRACK := true
 
 .DEFAULT_GOAL := help
-.PHONY: help venv model train serve test lint bento lock drift drift-demo
+.PHONY: help venv model train serve test lint bento lock drift drift-demo bench bench-inference wrk
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,15 @@ drift-demo: model  ## SPEC's drift scenario and a no-drift sample, reported unde
 	  test $$? -eq 1 || { echo "expected drift in $(DEMO)/drifted.csv" >&2; exit 1; }
 	$(BIN)/python -m monitoring.drift --current $(DEMO)/no_drift.csv --out $(DEMO)/no_drift
 	@echo "open $(DEMO)/drifted/drift.html and $(DEMO)/no_drift/drift.html"
+
+wrk:  # the HTTP load generator, from Debian's packages
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+
+bench: model wrk  ## HTTP benchmark vs a FastAPI baseline into benchmarks/results (BENCH_SECONDS=10)
+	$(BIN)/python -m benchmarks.http_bench
+
+bench-inference: model wrk  ## ONNX vs scikit-learn in-process, and a /predict profile
+	$(BIN)/python -m benchmarks.inference
 
 # Pin the full closure of a requirements/*.in file into its .txt, in a throwaway venv.
 define pin

@@ -1,0 +1,1 @@
+"""Benchmarks of riskserve: in-process inference, HTTP load, and a Locust file for users."""

@@ -1,0 +1,265 @@
+"""`make bench`: every serving variant under wrk, against a tutorial-style FastAPI baseline.
+
+Each variant is the unchanged `service.py` started with a temporary copy of
+`configuration.yaml` whose keys differ (backend, and layout when the file has that key),
+so the harness measures whatever the service is at the time it runs. Knobs:
+BENCH_SECONDS (whole seconds per point, default 10), BENCH_WARMUP (default 2), BENCH_CONNECTIONS
+(default 1,16,64), BENCH_READY_RUNS (`make serve` start-up timings, default 3).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from benchmarks import payloads
+from benchmarks.loadgen import run_wrk
+from benchmarks.meta import describe_run
+from benchmarks.report import evaluate_targets, write_report
+from benchmarks.servers import MB, SERVER_CPU, Server, TreeMonitor, free_port, pinned, role
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+WORK = ROOT / "build" / "bench"
+BENTOML = str(Path(sys.executable).with_name("bentoml"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """One kind of request: its endpoint and how many records each carries."""
+
+    name: str
+    path: str
+    rows: int
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario("predict", "/predict", 1),
+        Scenario("batch100", "/predict_batch", 100),
+        Scenario("batch1000", "/predict_batch", 1000),
+    )
+}
+# Variants other than the default configuration run the points that compare them:
+# /predict at every concurrency, and the largest batch at this one.
+BATCH_COMPARISON_CONNECTIONS = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A server to measure: the baseline, or the service with configuration overrides."""
+
+    name: str
+    overrides: dict[str, Any]
+    baseline: bool = False
+    default: bool = False
+
+    def points(self, connections: tuple[int, ...]) -> list[tuple[str, int]]:
+        """(scenario, connections) pairs to measure."""
+        if self.baseline or self.default:
+            return [(s, c) for s in SCENARIOS for c in connections]
+        return [("predict", c) for c in connections] + [
+            ("batch1000", BATCH_COMPARISON_CONNECTIONS)
+        ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Knobs:
+    """Durations and load levels, from the environment."""
+
+    seconds: int
+    warmup: int
+    connections: tuple[int, ...]
+    ready_runs: int
+
+    @classmethod
+    def from_env(cls) -> Knobs:
+        """BENCH_* variables, or defaults that keep a full run under ten minutes."""
+        return cls(
+            seconds=int(os.environ.get("BENCH_SECONDS", 10)),
+            warmup=int(os.environ.get("BENCH_WARMUP", 2)),
+            connections=tuple(
+                int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,16,64").split(",")
+            ),
+            ready_runs=int(os.environ.get("BENCH_READY_RUNS", 3)),
+        )
+
+
+def variants(config: dict[str, Any]) -> list[Variant]:
+    """The baseline, the configuration as it is, the other backend, and when the file has
+    those keys, the other process layout with each backend and the other HTTP layer."""
+    section = config["riskserve"]
+    backend, layout = section["backend"], section.get("layout")
+    other = "sklearn" if backend == "onnx" else "onnx"
+    layouts = [layout]
+    if layout is not None:
+        layouts.append("runner" if layout == "inprocess" else "inprocess")
+    out = [Variant("fastapi baseline", {}, baseline=True)]
+    for each_layout in layouts:
+        for each_backend in (backend, other):
+            overrides = {}
+            if each_backend != backend:
+                overrides["backend"] = each_backend
+            if each_layout != layout:
+                overrides["layout"] = each_layout
+            name = f"bentoml {each_backend}" + (f"/{each_layout}" if each_layout else "")
+            out.append(Variant(name, overrides, default=not overrides))
+    if "lean_http" in section:
+        lean = not section["lean_http"]
+        name = f"{out[1].name} " + ("lean HTTP" if lean else "BentoML HTTP")
+        out.append(Variant(name, {"lean_http": lean}))
+    return out
+
+
+def write_config(config: dict[str, Any], variant: Variant, folder: Path) -> Path:
+    """A copy of the configuration with the variant's keys changed and logs kept aside."""
+    changed = copy.deepcopy(config)
+    changed["riskserve"].update(variant.overrides)
+    changed["riskserve"]["log_dir"] = str(folder / "logs" / slug(variant.name))
+    path = folder / f"configuration-{slug(variant.name)}.yaml"
+    path.write_text(yaml.safe_dump(changed, sort_keys=False))
+    return path
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a variant name."""
+    return "".join(c if c.isalnum() else "-" for c in name)
+
+
+def server_for(variant: Variant, config_path: Path, pipeline: Path, log: Path) -> Server:
+    """The variant's server, pinned to the server core on a free port."""
+    port = free_port()
+    if variant.baseline:
+        argv = [sys.executable, "-m", "uvicorn", "benchmarks.baseline_app:app",
+                "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        env = {**os.environ, "RISKSERVE_BASELINE_PIPELINE": str(pipeline)}
+        ready = "/docs"
+    else:
+        argv = [BENTOML, "serve", "service:CreditAPI", "--host", "127.0.0.1", "--port", str(port)]
+        env = {**os.environ, "RISKSERVE_CONFIG": str(config_path)}
+        ready = "/readyz"
+    return Server(pinned(SERVER_CPU, argv), port, ready, env, ROOT, log)
+
+
+def idle_rss(server: Server) -> dict[str, float]:
+    """RSS (MB) of each process of a server that just became ready."""
+    out = {}
+    for proc in server.processes():
+        try:
+            out[role(proc)] = round(proc.memory_info().rss / MB, 1)
+        except psutil.Error:
+            continue
+    return out
+
+
+def measure_point(server: Server, scenario: Scenario, body: Path, connections: int,
+                  knobs: Knobs) -> dict[str, Any]:
+    """Warm up, then load one endpoint at one concurrency while watching the server."""
+    url = server.url + scenario.path
+    if knobs.warmup > 0:
+        run_wrk(url, body, connections, knobs.warmup)
+    with TreeMonitor(server.processes()) as monitor:
+        figures = run_wrk(url, body, connections, knobs.seconds)
+    resources = monitor.result()
+    return {
+        "scenario": scenario.name,
+        "rows": scenario.rows,
+        "connections": connections,
+        **figures,
+        "rows_per_s": round(figures["rps"] * scenario.rows, 1),
+        "cpu_ms_per_request": round(1000 * resources["cpu_s"] / max(figures["requests"], 1), 3),
+        "resources": resources,
+    }
+
+
+def run_variant(variant: Variant, config: dict[str, Any], bodies: dict[str, Path],
+                pipeline: Path, knobs: Knobs) -> dict[str, Any]:
+    """All points of one variant; a server that fails to start is recorded, not fatal."""
+    config_path = write_config(config, variant, WORK)
+    log = WORK / f"server-{slug(variant.name)}.log"
+    result: dict[str, Any] = {
+        "name": variant.name, "baseline": variant.baseline, "default": variant.default,
+        "overrides": variant.overrides, "points": [],
+    }
+    print(f"== {variant.name}", flush=True)
+    try:
+        with server_for(variant, config_path, pipeline, log) as server:
+            result["startup_s"] = round(server.startup_seconds, 2)
+            result["idle_rss_mb"] = idle_rss(server)
+            for name, connections in variant.points(knobs.connections):
+                point = measure_point(server, SCENARIOS[name], bodies[name], connections, knobs)
+                print(f"   {name:9} c={connections:<3} {point['rps']:9.1f} req/s  "
+                      f"p50 {point['latency_ms']['p50']:8.2f} ms  "
+                      f"p99 {point['latency_ms']['p99']:8.2f} ms  "
+                      f"errors {point['errors']['total']}", flush=True)
+                result["points"].append(point)
+    except (RuntimeError, TimeoutError) as exc:
+        result["error"] = str(exc)
+        print(f"   failed: {exc}", flush=True)
+    return result
+
+
+def make_serve_ready_times(runs: int) -> dict[str, Any]:
+    """Seconds from `make serve` (model already trained) to /readyz 200, server core only."""
+    installed = Path(sys.executable).parent / ".installed"
+    if subprocess.run(["make", "-s", "-q", str(installed)], cwd=ROOT).returncode != 0:
+        return {"runs_s": [], "note": "the virtual environment is older than requirements/*.txt, "
+                "so `make serve` would reinstall packages first; not timed"}
+    times = []
+    for i in range(runs):
+        port = free_port()
+        argv = pinned(SERVER_CPU, ["make", "-s", "serve", f"PORT={port}"])
+        log = WORK / f"make-serve-{i}.log"
+        with Server(argv, port, "/readyz", dict(os.environ), ROOT, log) as server:
+            times.append(round(server.startup_seconds, 2))
+    return {"runs_s": times, "median_s": sorted(times)[len(times) // 2] if times else None}
+
+
+def main() -> None:
+    """Run every variant, then write benchmarks/results/http.{json,md} and the plots."""
+    os.environ.setdefault("BENTOML_HOME", str(ROOT / "models_store"))
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    import bentoml  # after BENTOML_HOME is settled
+
+    knobs = Knobs.from_env()
+    WORK.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load((ROOT / "configuration.yaml").read_text())
+    pipeline = Path(bentoml.models.get(config["riskserve"]["model_tag"]).path) / "pipeline.joblib"
+    bodies = {
+        "predict": payloads.write_body(WORK, "predict", payloads.EXAMPLE),
+        "batch100": payloads.write_body(WORK, "batch100", payloads.batch_body(100)),
+        "batch1000": payloads.write_body(WORK, "batch1000", payloads.batch_body(1000)),
+    }
+    started = time.time()
+    runs = [run_variant(v, config, bodies, pipeline, knobs) for v in variants(config)]
+    print("== make serve start-up", flush=True)
+    startup = make_serve_ready_times(knobs.ready_runs)
+    inference_file = RESULTS / "inference.json"
+    results = {
+        "meta": describe_run(ROOT, "make bench", dataclasses.asdict(knobs)),
+        "layout_key_present": "layout" in config["riskserve"],
+        "runs": runs,
+        "make_serve_startup": startup,
+        "inference": json.loads(inference_file.read_text()) if inference_file.exists() else None,
+        "wall_seconds": round(time.time() - started, 1),
+    }
+    results["targets"] = evaluate_targets(results)
+    (RESULTS / "http.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_report(results, RESULTS)
+    print(f"wrote {RESULTS / 'http.md'} in {results['wall_seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

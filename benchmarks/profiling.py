@@ -1,0 +1,135 @@
+"""Where a /predict request's server time goes: py-spy sampling a live server under load.
+
+The service runs as `bentoml serve` would run it in production (own processes, real
+sockets, the hop to the runner when the layout has one), driven by wrk; py-spy samples
+every worker from the other core without pausing it. Each sample is charged to the
+innermost frame that belongs to a known component, and the shares are scaled by the
+worker's measured CPU time per request.
+"""
+
+from __future__ import annotations
+
+import collections
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.loadgen import run_wrk
+from benchmarks.servers import LOAD_CPU, Server, TreeMonitor, pinned, role
+
+PY_SPY = str(Path(sys.executable).with_name("py-spy"))
+SAMPLE_RATE = 250
+# (component, path fragments); a frame belongs to the first component that matches.
+COMPONENTS = (
+    ("ONNX Runtime", ("onnxruntime/",)),
+    ("scikit-learn", ("sklearn/",)),
+    ("numpy", ("numpy/",)),
+    ("pydantic (validation, serialisation)", ("pydantic/", "pydantic_core/")),
+    ("JSON encode/decode", ("json/", "orjson")),
+    ("logging", ("logging/",)),
+    ("Prometheus metrics", ("prometheus_client/",)),
+    ("OpenTelemetry tracing", ("opentelemetry/",)),
+    ("hop to the runner (client side)", ("_bentoml_impl/client/", "httpx/", "httpcore/",
+                                         "aiohttp/")),
+    ("HTTP server (uvicorn, h11, httptools)", ("uvicorn/", "h11/", "httptools")),
+    ("BentoML request pipeline", ("bentoml/", "_bentoml_impl/", "_bentoml_sdk/")),
+    ("Starlette", ("starlette/",)),
+    ("riskserve code", ("riskserve/", "service.py")),
+    ("asyncio event loop", ("asyncio/", "selectors.py", "uvloop")),
+)
+# Frames every sample passes through (process entry, server loop): no information.
+SCAFFOLDING = ("click/", "runpy", "<module>", "_bentoml_impl/worker/service.py",
+               "uvicorn/server.py", "uvicorn/_compat.py", "asyncio/")
+TOP = 15
+
+
+def component(frame: str) -> str | None:
+    """The component a py-spy frame (`func (path:line)`) belongs to, if any."""
+    for name, fragments in COMPONENTS:
+        if any(fragment in frame for fragment in fragments):
+            return name
+    return None
+
+
+def parse_collapsed(text: str) -> list[tuple[list[str], int]]:
+    """py-spy's raw output: (frames root-first, sample count) per distinct stack."""
+    stacks = []
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            stacks.append((stack.split(";"), int(count)))
+    return stacks
+
+
+def _frame_name(frame: str) -> str:
+    """`func (path)`: no line number (one function is one entry), path from its package."""
+    if not (frame.endswith(")") and ":" in frame):
+        return frame
+    func, _, path = frame.rsplit(":", 1)[0].partition(" (")
+    for root in ("site-packages/", f"{Path(__file__).resolve().parent.parent}/"):
+        path = path.split(root, 1)[-1]
+    return f"{func} ({path})"
+
+
+def summarize(stacks: list[tuple[list[str], int]], us_per_request: float) -> dict[str, Any]:
+    """Shares (and µs per request) by component, and the functions that take the most."""
+    total = sum(count for _, count in stacks) or 1
+    by_component: collections.Counter[str] = collections.Counter()
+    self_time: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    for frames, count in stacks:
+        owner = next((c for c in map(component, reversed(frames)) if c), "other")
+        by_component[owner] += count
+        self_time[_frame_name(frames[-1])] += count
+        for name in {_frame_name(f) for f in frames
+                     if not any(part in f for part in SCAFFOLDING)}:
+            inclusive[name] += count
+
+    def rows(counter: collections.Counter[str], n: int) -> list[dict[str, Any]]:
+        return [{"name": name, "share": round(count / total, 4),
+                 "us_per_request": round(us_per_request * count / total, 1)}
+                for name, count in counter.most_common(n)]
+
+    return {
+        "samples": total,
+        "components": rows(by_component, len(by_component)),
+        "top_self": rows(self_time, TOP),
+        "top_inclusive": rows(inclusive, TOP),
+    }
+
+
+def profile_predict(server: Server, body: Path, connections: int, seconds: int,
+                    folder: Path) -> dict[str, Any]:
+    """Sample every worker of a ready server while wrk loads /predict."""
+    workers = [p for p in server.processes()[1:] if role(p) != "arbiter"] or server.processes()
+    spies = {}
+    for proc in workers:
+        out = folder / f"py-spy-{role(proc)}.txt"
+        argv = pinned(LOAD_CPU, [
+            PY_SPY, "record", "--pid", str(proc.pid), "--rate", str(SAMPLE_RATE),
+            "--duration", str(seconds), "--nonblocking", "--full-filenames",
+            "--format", "raw", "--output", str(out),
+        ])
+        spies[role(proc)] = (subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.PIPE), out)
+    with TreeMonitor(server.processes()) as monitor:
+        load = run_wrk(server.url + "/predict", body, connections, seconds)
+    per_process = {}
+    resources = monitor.result()["processes"]
+    for name, (spy, out) in spies.items():
+        _, err = spy.communicate(timeout=seconds + 60)
+        if spy.returncode != 0 or not out.exists():
+            per_process[name] = {"error": err.decode(errors="replace").strip()[-500:]}
+            continue
+        cpu_s = resources.get(name, {}).get("cpu_s", 0.0)
+        us = 1e6 * cpu_s / max(load["requests"], 1)
+        per_process[name] = {"cpu_us_per_request": round(us, 1),
+                             **summarize(parse_collapsed(out.read_text()), us)}
+    return {
+        "method": f"py-spy record --nonblocking at {SAMPLE_RATE} Hz on each worker of "
+                  f"`bentoml serve` (CPU 0) while wrk (CPU 1) loads /predict with "
+                  f"{connections} connections for {seconds} s",
+        "load": load,
+        "processes": per_process,
+    }

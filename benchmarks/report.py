@@ -1,0 +1,227 @@
+"""Issue 6's targets checked against measured figures, and the HTTP benchmark's report.
+
+Every comparison is a ratio to the FastAPI baseline measured in the same run; a target
+that was missed says by how much.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from benchmarks.plots import plot_http
+
+PASS, MISS, UNMEASURED = "PASS", "MISS", "NOT MEASURED"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A bound on one figure: `value >= limit` if `at_least`, else `value <= limit`."""
+
+    name: str
+    limit: float
+    at_least: bool
+    unit: str = ""
+
+    def _shortfall(self, value: float) -> str:
+        if self.at_least:
+            short = f" ({self.limit / value:.2f}x short)" if value > 0 else ""
+            return f"{value / self.limit:.0%} of the target{short}"
+        over = f"{value - self.limit:+.3g}{self.unit}"
+        return f"{value / self.limit:.2f}x the limit ({over})" if self.limit else f"{over} over"
+
+    def check(self, value: float | None, detail: str = "") -> dict[str, Any]:
+        """PASS or MISS (saying by how much), or NOT MEASURED without a value."""
+        row = {"target": self.name, "limit": self.limit, "at_least": self.at_least,
+               "unit": self.unit, "value": value, "detail": detail, "shortfall": ""}
+        if value is None:
+            return {**row, "status": UNMEASURED}
+        passed = value >= self.limit if self.at_least else value <= self.limit
+        if not passed:
+            row["shortfall"] = self._shortfall(value)
+        return {**row, "status": PASS if passed else MISS}
+
+
+def find_run(results: dict[str, Any], flag: str) -> dict[str, Any] | None:
+    """The run marked `baseline` or `default`."""
+    return next((r for r in results["runs"] if r.get(flag)), None)
+
+
+def find_point(run: dict[str, Any] | None, scenario: str, connections: int) -> dict | None:
+    """One measured point of a run."""
+    if run is None:
+        return None
+    return next((p for p in run["points"]
+                 if p["scenario"] == scenario and p["connections"] == connections), None)
+
+
+def peak_point(run: dict[str, Any] | None, scenario: str) -> dict | None:
+    """The point of a scenario with the most rows/s over all concurrencies."""
+    points = [p for p in (run or {}).get("points", []) if p["scenario"] == scenario]
+    return max(points, key=lambda p: p["rows_per_s"], default=None)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, or None when either is missing or b is zero."""
+    return None if a is None or not b else round(a / b, 3)
+
+
+def add_ratios(results: dict[str, Any]) -> None:
+    """Each point's req/s and latencies as ratios to the baseline's same point."""
+    baseline = find_run(results, "baseline")
+    for run in results["runs"]:
+        for point in run["points"]:
+            base = find_point(baseline, point["scenario"], point["connections"])
+            single = find_point(baseline, "predict", point["connections"])
+            point["vs_baseline"] = {
+                "rps": ratio(point["rps"], base and base["rps"]),
+                "p50": ratio(point["latency_ms"]["p50"], base and base["latency_ms"]["p50"]),
+                "p99": ratio(point["latency_ms"]["p99"], base and base["latency_ms"]["p99"]),
+                "rows_per_s_vs_single": ratio(point["rows_per_s"], single and single["rps"]),
+            }
+
+
+def _get(point: dict | None, *keys: str) -> Any:
+    for key in keys:
+        if point is None:
+            return None
+        point = point.get(key)
+    return point
+
+
+def _startup_detail(startup: dict[str, Any], default: dict[str, Any] | None) -> str:
+    runs = ", ".join(f"{s} s" for s in startup.get("runs_s", [])) or startup.get("note", "")
+    alone = (default or {}).get("startup_s")
+    return f"runs: {runs}; `bentoml serve` alone: {alone} s" if alone else f"runs: {runs}"
+
+
+def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target of issue 6 item 5, for the default configuration of this run."""
+    add_ratios(results)
+    default = find_run(results, "default")
+    c1, c16, c64 = (find_point(default, "predict", c) for c in (1, 16, 64))
+    batch, single = peak_point(default, "batch1000"), peak_point(default, "predict")
+    inference = results.get("inference") or {}
+    startup = results.get("make_serve_startup") or {}
+    rss = [p["rss_peak_mb"] for point in (default or {}).get("points", [])
+           for p in point["resources"]["processes"].values()]
+    p50_64, p99_64 = _get(c64, "latency_ms", "p50"), _get(c64, "latency_ms", "p99")
+    return [
+        Target("single /predict req/s at 16 connections ÷ baseline", 3, True, "x").check(
+            _get(c16, "vs_baseline", "rps"),
+            f"{_get(c16, 'rps')} req/s" if c16 else ""),
+        Target("errors in that run (non-2xx + socket)", 0, False).check(
+            _get(c16, "errors", "total")),
+        Target("p50 at 1 connection", 2, False, " ms").check(_get(c1, "latency_ms", "p50")),
+        Target("p99 at 16 connections", 25, False, " ms").check(_get(c16, "latency_ms", "p99")),
+        Target("p99 ÷ p50 at 64 connections", 2.5, False, "x").check(
+            ratio(p99_64, p50_64), f"p50 {p50_64} ms, p99 {p99_64} ms" if c64 else ""),
+        Target("/predict_batch 1,000 records, rows/s (best concurrency)", 250_000, True).check(
+            _get(batch, "rows_per_s"),
+            f"best at {batch['connections']} conn." if batch else ""),
+        Target("batch rows/s ÷ single-record rows/s (best of each)", 100, True, "x").check(
+            ratio(_get(batch, "rows_per_s"), _get(single, "rows_per_s"))),
+        Target("ONNX one row vs scikit-learn on a one-row DataFrame", 50, True, "x").check(
+            _get(inference, "single_row", "speedup_vs_dataframe")),
+        Target("parity max |Δp|, ONNX vs scikit-learn", 1e-4, False).check(
+            inference.get("parity_max_abs_diff")),
+        Target("`make serve` to /readyz 200 (median)", 5, False, " s").check(
+            startup.get("median_s"), _startup_detail(startup, default)),
+        Target("RSS per process, peak under load", 300, False, " MB").check(
+            max(rss, default=None)),
+    ]
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+
+
+def targets_table(targets: list[dict[str, Any]]) -> list[str]:
+    """Markdown rows: target, bound, measured value, PASS/MISS and the shortfall."""
+    return _table(
+        ["target", "bound", "measured", "status", "by how much / detail"],
+        [[t["target"], ("≥ " if t["at_least"] else "≤ ") + _fmt(t["limit"]) + t["unit"],
+          _fmt(t["value"]) + (t["unit"] if t["value"] is not None else ""), t["status"],
+          "; ".join(x for x in (t["shortfall"], t["detail"]) if x)] for t in targets],
+    )
+
+
+def figures_table(results: dict[str, Any]) -> list[str]:
+    """Markdown rows of every measured point."""
+    rows = []
+    for run in results["runs"]:
+        for p in run["points"]:
+            lat, vs = p["latency_ms"], p["vs_baseline"]
+            rows.append([run["name"], p["scenario"], p["connections"], p["rps"], p["rows_per_s"],
+                         lat["p50"], lat["p90"], lat["p99"], p["errors"]["total"],
+                         p["cpu_ms_per_request"], p["resources"]["rss_peak_mb"], vs["rps"]])
+    return _table(["server", "request", "conns", "req/s", "rows/s", "p50 ms", "p90 ms",
+                   "p99 ms", "errors", "server CPU ms/req", "RSS MB (all procs)",
+                   "req/s ÷ baseline"], rows)
+
+
+def process_table(results: dict[str, Any]) -> list[str]:
+    """Per-process RSS at idle and peak, and CPU seconds over all points, for each server."""
+    rows = []
+    for run in results["runs"]:
+        for proc, idle in run.get("idle_rss_mb", {}).items():
+            per_point = [p["resources"]["processes"].get(proc, {}) for p in run["points"]]
+            rows.append([run["name"], proc, idle,
+                         max((x.get("rss_peak_mb", 0) for x in per_point), default=None),
+                         round(sum(x.get("cpu_s", 0) for x in per_point), 1)])
+    return _table(["server", "process", "RSS idle MB", "RSS peak MB", "CPU s (all points)"],
+                  rows)
+
+
+def _inference_source(results: dict[str, Any]) -> str:
+    inference = results.get("inference")
+    if not inference:
+        return "The in-process targets need `make bench-inference` (not run yet)."
+    return (f"The ONNX speed-up and parity come from `make bench-inference` run "
+            f"{inference['meta']['date']} (`inference.md`).")
+
+
+def write_report(results: dict[str, Any], folder: Path) -> None:
+    """http.md with the plots next to it."""
+    meta, knobs = results["meta"], results["meta"]["knobs"]
+    machine = meta["machine"]
+    plots = plot_http(results, folder)
+    lines = [
+        "# riskserve HTTP benchmark", "",
+        f"Run {meta['date']} on {machine['cpu']}, {machine['cores']} cores, "
+        f"{machine['memory_gib']} GiB, Linux {machine['kernel']}, Python {machine['python']}.",
+        f"Command: `{meta['command']}` (BENCH_SECONDS={knobs['seconds']}, "
+        f"BENCH_WARMUP={knobs['warmup']}, BENCH_CONNECTIONS="
+        f"{','.join(map(str, knobs['connections']))}); {results['wall_seconds']:.0f} s in all.",
+        f"Code: commit {meta['code']['commit']}, service.py sha256 "
+        f"{meta['code']['sha256']['service.py']}"
+        + (f", uncommitted: {', '.join(meta['code']['uncommitted_changes'])}"
+           if meta["code"]["uncommitted_changes"] else "") + ".",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".", "",
+        "Each server runs pinned to CPU 0 and wrk (one thread, `benchmarks/post.lua`) to CPU 1; "
+        "each point is a warm-up then a measured run at a fixed number of connections. "
+        "/predict sends the SPEC example; /predict_batch sends seeded random valid records. "
+        "Errors are non-2xx replies plus socket errors and 10 s timeouts. CPU and RSS cover "
+        "every process of the server (psutil). The baseline is `benchmarks/baseline_app.py`: "
+        "FastAPI + uvicorn (one worker), the same Pydantic rules, scikit-learn on a "
+        "one-row DataFrame.", "",
+        "## Targets (issue 6)", "", *targets_table(results["targets"]), "",
+        _inference_source(results), "",
+        "## All points", "", *figures_table(results), "",
+        "## Processes", "", *process_table(results), "",
+    ]
+    for run in results["runs"]:
+        if "error" in run:
+            lines += [f"**{run['name']} did not run**: {run['error']}", ""]
+    lines += [f"![{name}]({name})" for name in plots]
+    (folder / "http.md").write_text("\n".join(lines) + "\n")

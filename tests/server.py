@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 import psutil
@@ -21,6 +23,34 @@ import yaml
 from riskserve.settings import PROJECT_ROOT
 
 BENTOML = str(Path(sys.executable).with_name("bentoml"))
+
+
+def fire(url: str, jobs: list[tuple[str, Any, str]], concurrency: int = 32
+         ) -> list[tuple[int, Any]]:
+    """POST every (path, JSON body, request id) with `concurrency` connections at once.
+
+    aiohttp with a fixed set of workers: httpx's async pool slows to tens of requests
+    per second when many requests wait for a connection.
+    """
+    results: list[tuple[int, Any]] = [(0, None)] * len(jobs)
+    pending = list(enumerate(jobs))[::-1]
+
+    async def run() -> None:
+        timeout = aiohttp.ClientTimeout(total=120)
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as session:
+
+            async def worker() -> None:
+                while pending:
+                    i, (path, body, request_id) = pending.pop()
+                    headers = {"x-request-id": request_id}
+                    async with session.post(path, json=body, headers=headers) as response:
+                        results[i] = (response.status, await response.json())
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    asyncio.run(run())
+    return results
 
 
 def private_home(shared: Path) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from riskserve.backends import SklearnBackend
 from riskserve.settings import load_settings
 from riskserve.specs import SPECS
 from tests.cases import BAD_RECORDS, EXAMPLE, NON_FINITE_BODIES, record
+from tests.server import fire
 from training.data import generate_credit
 
 pytestmark = pytest.mark.slow
@@ -216,14 +216,8 @@ def test_adaptive_batching_merges_concurrent_requests(runner_server):
     server = runner_server
     before = _mean_batch_size(httpx.get(f"{server.url}/metrics").text)
     records = valid_records(400, seed=3)
-
-    async def burst() -> list[int]:
-        limits = httpx.Limits(max_connections=64)
-        async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as client:
-            responses = await asyncio.gather(*(client.post("/predict", json=r) for r in records))
-        return [r.status_code for r in responses]
-
-    assert set(asyncio.run(burst())) == {200}
+    answers = fire(server.url, [("/predict", r, f"burst-{i}") for i, r in enumerate(records)])
+    assert {status for status, _ in answers} == {200}
     after = _mean_batch_size(httpx.get(f"{server.url}/metrics").text)
     rows, batches = after[0] - before[0], after[1] - before[1]
     assert rows == len(records)

@@ -1,0 +1,63 @@
+"""Live metrics in one process: decision counts and PSI over the rolling window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from prometheus_client import REGISTRY
+
+from riskserve.live_metrics import LiveMetrics
+from riskserve.model_entry import read_drift_reference, read_reference
+from riskserve.specs import SPECS
+
+CREDIT = SPECS["credit_model"]
+
+
+def _value(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, {"model": "credit_model", **labels})
+
+
+@pytest.fixture(scope="module")
+def metrics(trained_model) -> LiveMetrics:
+    # Prometheus metrics can be registered once per process.
+    reference = read_drift_reference(Path(trained_model.path), CREDIT)
+    return LiveMetrics("credit_model", window=1000, min_rows=500, interval_seconds=1e-9,
+                       reference=reference, feature_names=CREDIT.feature_names)
+
+
+def _decisions(n: int) -> list[dict]:
+    return [{"probability_of_default": 0.7, "risk_category": "High"}] * n
+
+
+def test_psi_stays_low_for_training_data_and_rises_under_drift(metrics, trained_model):
+    rows = read_reference(Path(trained_model.path), CREDIT)
+    metrics.observe(rows[:400], _decisions(400))
+    assert _value("riskserve_feature_psi", feature="age") is None  # below min_rows
+    metrics.observe(rows[400:1400], _decisions(1000))
+    assert _value("riskserve_feature_psi_window_rows") == 1000
+    for name in CREDIT.feature_names:
+        assert _value("riskserve_feature_psi", feature=name) < 0.1
+
+    drifted = rows[:1000].copy()
+    drifted[:, CREDIT.feature_names.index("loan_amount")] += 30000
+    metrics.observe(drifted, _decisions(1000))
+    assert _value("riskserve_feature_psi", feature="loan_amount") > 0.25
+    assert _value("riskserve_feature_psi", feature="age") < 0.1
+
+
+def test_window_wraps_around(metrics, trained_model):
+    rows = read_reference(Path(trained_model.path), CREDIT)
+    for start in range(0, 1500, 300):  # chunks that straddle the end of the ring
+        metrics.observe(rows[start : start + 300], _decisions(300))
+    assert _value("riskserve_feature_psi_window_rows") == 1000
+    assert _value("riskserve_feature_psi", feature="loan_amount") < 0.1
+
+
+def test_decisions_and_probabilities_counted(metrics):
+    before = _value("riskserve_decisions_total", risk_category="High") or 0
+    count = _value("riskserve_probability_count") or 0
+    metrics.observe(np.zeros((3, 7)), _decisions(3))
+    assert _value("riskserve_decisions_total", risk_category="High") == before + 3
+    assert _value("riskserve_probability_count") == count + 3

@@ -7,11 +7,11 @@ command prints before exiting with status 2, so a scheduler's log says what to f
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pandas as pd
 
 from riskserve.spec import ModelSpec
@@ -108,12 +108,12 @@ def _read_audit(path: Path, window: Window) -> tuple[pd.DataFrame, str]:
     stamps: list[str] = []
     rows: list[dict] = []
     for file in files:
-        with file.open(encoding="utf-8") as lines:
+        with file.open("rb") as lines:
             for number, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    record = orjson.loads(line)
                     stamp, features = record["timestamp"], record["features"]
                     if not isinstance(features, dict):
                         raise TypeError
@@ -124,7 +124,7 @@ def _read_audit(path: Path, window: Window) -> tuple[pd.DataFrame, str]:
                     ) from None
                 stamps.append(stamp)
                 rows.append(features)
-    frame = pd.DataFrame.from_records(rows)
+    frame = pd.DataFrame(rows)
     if window:
         try:
             times = pd.to_datetime(pd.Series(stamps), utc=True, format="ISO8601")

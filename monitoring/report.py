@@ -38,7 +38,7 @@ h1 { font-size: 1.5rem; margin-bottom: .2rem; }
 .nodrift { background: #e3f4e4; border-left: 6px solid #2e7d32; }
 table { border-collapse: collapse; margin: .5rem 0 1.5rem; }
 th, td { padding: .35rem .8rem; border-bottom: 1px solid #ddd; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child, th:nth-child(4), td:nth-child(4) { text-align: left; }
 th { background: #f3f3f3; }
 .stable { color: #2e7d32; } .moderate { color: #b26a00; }
 .significant { color: #c0392b; font-weight: 600; }
@@ -106,8 +106,8 @@ def _distribution(ax: Any, reference: np.ndarray, current: np.ndarray) -> None:
         return
     # Clip the far tails (e.g. incomes) so the body of both distributions is visible.
     lo, hi = np.quantile(both, [0.005, 0.995])
-    if integers:  # whole-number bins: 40 arbitrary ones would alias into spikes
-        step = max(1, int(np.ceil((hi - lo + 1) / 40)))
+    if integers:  # whole-number bins: arbitrary ones would alias into spikes and dips
+        step = max(1, int(np.ceil((hi - lo + 1) / 60)))
         edges = np.arange(lo - 0.5, hi + step + 0.5, step)
     else:
         edges = np.linspace(lo, hi, 41)

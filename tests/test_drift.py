@@ -9,8 +9,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
+import yaml
 
 from monitoring.compare import compare
 from monitoring.drift import main
@@ -182,6 +184,8 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     )
     (tmp_path / "sample.txt").write_text("age\n1\n")
     (tmp_path / "audit").mkdir()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "audit-host-1.jsonl").write_text('{"timestamp": "2026-11-21"}\n{no')
     good.to_csv(tmp_path / "good.csv", index=False)
     return {
         "missing file": (["--current", str(tmp_path / "nope.csv")], "no such file"),
@@ -191,6 +195,9 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "non-numeric": (["--current", str(tmp_path / "text.csv")], "non-numeric value 'x'"),
         "format": (["--current", str(tmp_path / "sample.txt")], "expected a .csv"),
         "empty audit dir": (["--current", str(tmp_path / "audit")], "no audit log files"),
+        "broken audit line": (
+            ["--current", str(tmp_path / "broken")], "audit-host-1.jsonl:1: not an audit record"
+        ),
         "bad time": (["--current", str(tmp_path), "--since", "yesterday"], "ISO-8601"),
         "window on a file": (
             ["--current", str(tmp_path / "good.csv"), "--until", "2026-11-21"],
@@ -206,7 +213,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
 @pytest.mark.parametrize(
     "case",
     ["missing file", "no rows", "unknown column", "missing column", "non-numeric", "format",
-     "empty audit dir", "bad time", "window on a file", "unknown model"],
+     "empty audit dir", "broken audit line", "bad time", "window on a file", "unknown model"],
 )
 def test_bad_input_is_one_line_and_status_2(trained_model, tmp_path, capsys, case):
     extra, message = _bad_inputs(tmp_path)[case]
@@ -215,3 +222,25 @@ def test_bad_input_is_one_line_and_status_2(trained_model, tmp_path, capsys, cas
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_drift_from_the_live_audit_log_of_a_served_model(trained_model, server, tmp_path):
+    sample = drifted_sample(2000, 9)
+    # Requests must satisfy credit_history_length <= age - 18 or the service rejects them.
+    sample = sample[sample.credit_history_length <= sample.age - 18].head(1200)
+    records = json.loads(sample.to_json(orient="records"))
+    since = datetime.now(UTC)
+    for chunk in (records[:600], records[600:]):
+        response = httpx.post(f"{server.url}/predict_batch", json={"records": chunk}, timeout=60)
+        assert response.status_code == 200, response.text
+    until = datetime.now(UTC)
+    log_dir = yaml.safe_load(server.config.read_text())["riskserve"]["log_dir"]
+    out = tmp_path / "report"
+    status = main(["--model-tag", str(trained_model.tag), "--current", log_dir, "--out", str(out),
+                   "--since", since.isoformat(), "--until", until.isoformat()])
+    report = json.loads((out / "drift.json").read_text())
+    assert status == 1
+    assert report["n_current"] == len(records)
+    assert set(SHIFTED) <= set(report["drifted_features"])
+    assert report["model_version"] == str(trained_model.tag)

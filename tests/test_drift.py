@@ -9,10 +9,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
-import yaml
 
 from monitoring.compare import compare
 from monitoring.drift import main
@@ -223,24 +221,3 @@ def test_bad_input_is_one_line_and_status_2(trained_model, tmp_path, capsys, cas
     assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "out").exists()
 
-
-@pytest.mark.slow
-def test_drift_from_the_live_audit_log_of_a_served_model(trained_model, server, tmp_path):
-    sample = drifted_sample(2000, 9)
-    # Requests must satisfy credit_history_length <= age - 18 or the service rejects them.
-    sample = sample[sample.credit_history_length <= sample.age - 18].head(1200)
-    records = json.loads(sample.to_json(orient="records"))
-    since = datetime.now(UTC)
-    for chunk in (records[:600], records[600:]):
-        response = httpx.post(f"{server.url}/predict_batch", json={"records": chunk}, timeout=60)
-        assert response.status_code == 200, response.text
-    until = datetime.now(UTC)
-    log_dir = yaml.safe_load(server.config.read_text())["riskserve"]["log_dir"]
-    out = tmp_path / "report"
-    status = main(["--model-tag", str(trained_model.tag), "--current", log_dir, "--out", str(out),
-                   "--since", since.isoformat(), "--until", until.isoformat()])
-    report = json.loads((out / "drift.json").read_text())
-    assert status == 1
-    assert report["n_current"] == len(records)
-    assert set(SHIFTED) <= set(report["drifted_features"])
-    assert report["model_version"] == str(trained_model.tag)

@@ -17,6 +17,7 @@ import orjson
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from riskserve.access import API_KEYS_ENV, AccessGuard, TokenBuckets, load_key_digests
 from riskserve.audit import AuditLog, AuditUnavailable
 from riskserve.errors import ErrorResponse
 from riskserve.http_layer import ScorerSlot, ScoringHTTP
@@ -114,6 +115,8 @@ class CreditAPI:
 
     def __init__(self) -> None:
         self.problem = ""
+        if not load_key_digests(settings.security.api_keys_file):
+            logger.warning("authentication is off: no API keys configured (%s)", API_KEYS_ENV)
         source: ModelSource
         if settings.layout == "runner":
             source = RunnerModel(self.runner)
@@ -198,6 +201,21 @@ class CreditAPI:
         }
 
 
+def _access_guard() -> AccessGuard:
+    security = settings.security
+    limit = security.rate_limit
+    return AccessGuard(
+        load_key_digests(security.api_keys_file),
+        security.open_paths(),
+        security.open_prefixes(),
+        TokenBuckets(limit.requests_per_second, limit.burst) if limit else None,
+    )
+
+
 CreditAPI.add_asgi_middleware(
-    ScoringHTTP, slot=scoring, max_body_bytes=settings.max_body_bytes, lean=settings.lean_http
+    ScoringHTTP,
+    slot=scoring,
+    guard=_access_guard(),
+    max_body_bytes=settings.max_body_bytes,
+    lean=settings.lean_http,
 )

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from riskserve.access import AccessGuard
 from riskserve.errors import ErrorResponse
 from riskserve.scoring import ENDPOINTS, Scorer
 from riskserve.validation import RecordValidator
@@ -48,8 +49,11 @@ def request_id_of(scope: dict[str, Any]) -> bytes:
 class ScoringHTTP:
     """ASGI middleware in front of the BentoML app (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, slot: ScorerSlot, max_body_bytes: int, lean: bool) -> None:
-        self.app, self.slot, self.max_body_bytes, self.lean = app, slot, max_body_bytes, lean
+    def __init__(
+        self, app: ASGIApp, slot: ScorerSlot, guard: AccessGuard, max_body_bytes: int, lean: bool
+    ) -> None:
+        self.app, self.slot, self.guard = app, slot, guard
+        self.max_body_bytes, self.lean = max_body_bytes, lean
         self._routes = {f"/{name}": name for name in ENDPOINTS} if lean else {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -60,6 +64,12 @@ class ScoringHTTP:
         scope.setdefault("state", {}).update(
             request_id=request_id.decode(), started=started
         )
+        try:
+            self.guard.check(scope)
+        except ErrorResponse as refused:
+            _log_request(scope, refused.status, None, started)
+            body = orjson.dumps(refused.body)
+            return await _respond(send, refused.status, body, request_id, refused.headers)
         endpoint = self._routes.get(scope["path"]) if scope["method"] == "POST" else None
         if endpoint is None:
             status = await self._pass_through(scope, receive, send, request_id)
@@ -147,7 +157,9 @@ async def _read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-async def _respond(send: Any, status: int, body: bytes, request_id: bytes) -> None:
+async def _respond(
+    send: Any, status: int, body: bytes, request_id: bytes, headers: dict[str, str] | None = None
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -156,6 +168,7 @@ async def _respond(send: Any, status: int, body: bytes, request_id: bytes) -> No
                 (b"content-type", _JSON),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-request-id", request_id),
+                *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
             ],
         }
     )

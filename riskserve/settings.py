@@ -72,6 +72,35 @@ class LivePSI(_Strict):
         return self
 
 
+class RateLimit(_Strict):
+    """Token bucket per API key, per process."""
+
+    requests_per_second: float = Field(gt=0)
+    burst: PositiveInt
+
+
+class Security(_Strict):
+    """API keys and what stays open without one."""
+
+    api_keys_file: Path | None
+    protect_docs: bool
+    protect_metrics: bool
+    rate_limit: RateLimit | None
+
+    def open_paths(self) -> set[str]:
+        """Paths served without a key."""
+        paths = {"/livez", "/readyz", "/healthz"}
+        if not self.protect_docs:
+            paths |= {"/", "/docs.json", "/schema.json"}
+        if not self.protect_metrics:
+            paths.add("/metrics")
+        return paths
+
+    def open_prefixes(self) -> tuple[str, ...]:
+        """Path prefixes served without a key (Swagger UI's static files)."""
+        return () if self.protect_docs else ("/static_content/", "/assets/")
+
+
 class Settings(_Strict):
     """The `riskserve:` section of `configuration.yaml`."""
 
@@ -88,6 +117,7 @@ class Settings(_Strict):
     log_dir: Path
     audit: Audit
     live_psi: LivePSI
+    security: Security
     bentoml: dict[str, dict[str, Any]]
 
     @property
@@ -113,6 +143,10 @@ def parse_settings(path: Path) -> Settings:
     settings = Settings.model_validate({**data["riskserve"], "bentoml": data["bentoml"] or {}})
     if not settings.log_dir.is_absolute():
         settings = settings.model_copy(update={"log_dir": path.parent / settings.log_dir})
+    keys_file = settings.security.api_keys_file
+    if keys_file is not None and not keys_file.is_absolute():
+        security = settings.security.model_copy(update={"api_keys_file": path.parent / keys_file})
+        settings = settings.model_copy(update={"security": security})
     return settings
 
 

@@ -66,6 +66,10 @@ class ScoringHTTP:
         )
         try:
             self.guard.check(scope)
+            if scope["path"] in self._routes and scope["method"] != "POST":
+                raise ErrorResponse(
+                    405, {"error": "method not allowed", "detail": "use POST"}, {"Allow": "POST"}
+                )
         except ErrorResponse as refused:
             _log_request(scope, refused.status, None, started)
             body = orjson.dumps(refused.body)

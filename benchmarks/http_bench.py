@@ -9,7 +9,6 @@ BENCH_SECONDS (whole seconds per point, default 10), BENCH_WARMUP (default 2), B
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import os
@@ -122,14 +121,20 @@ def variants(config: dict[str, Any]) -> list[Variant]:
     return out
 
 
-def write_config(config: dict[str, Any], variant: Variant, folder: Path) -> Path:
-    """A copy of the configuration with the variant's keys changed and logs kept aside."""
-    changed = copy.deepcopy(config)
+def write_config(variant: Variant, folder: Path) -> Path:
+    """A copy of the configuration as it is now (the service may have changed since the run
+    began) with the variant's keys changed and logs kept aside."""
+    changed = read_config()
     changed["riskserve"].update(variant.overrides)
     changed["riskserve"]["log_dir"] = str(folder / "logs" / slug(variant.name))
     path = folder / f"configuration-{slug(variant.name)}.yaml"
     path.write_text(yaml.safe_dump(changed, sort_keys=False))
     return path
+
+
+def read_config() -> dict[str, Any]:
+    """The project's configuration.yaml."""
+    return yaml.safe_load((ROOT / "configuration.yaml").read_text())
 
 
 def slug(name: str) -> str:
@@ -183,10 +188,10 @@ def measure_point(server: Server, scenario: Scenario, body: Path, connections: i
     }
 
 
-def run_variant(variant: Variant, config: dict[str, Any], bodies: dict[str, Path],
-                pipeline: Path, knobs: Knobs) -> dict[str, Any]:
+def run_variant(variant: Variant, bodies: dict[str, Path], pipeline: Path,
+                knobs: Knobs) -> dict[str, Any]:
     """All points of one variant; a server that fails to start is recorded, not fatal."""
-    config_path = write_config(config, variant, WORK)
+    config_path = write_config(variant, WORK)
     log = WORK / f"server-{slug(variant.name)}.log"
     result: dict[str, Any] = {
         "name": variant.name, "baseline": variant.baseline, "default": variant.default,
@@ -235,7 +240,7 @@ def main() -> None:
     knobs = Knobs.from_env()
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    config = yaml.safe_load((ROOT / "configuration.yaml").read_text())
+    config = read_config()
     pipeline = Path(bentoml.models.get(config["riskserve"]["model_tag"]).path) / "pipeline.joblib"
     bodies = {
         "predict": payloads.write_body(WORK, "predict", payloads.EXAMPLE),
@@ -243,7 +248,7 @@ def main() -> None:
         "batch1000": payloads.write_body(WORK, "batch1000", payloads.batch_body(1000)),
     }
     started = time.time()
-    runs = [run_variant(v, config, bodies, pipeline, knobs) for v in variants(config)]
+    runs = [run_variant(v, bodies, pipeline, knobs) for v in variants(config)]
     print("== make serve start-up", flush=True)
     startup = make_serve_ready_times(knobs.ready_runs)
     inference_file = RESULTS / "inference.json"

@@ -20,10 +20,9 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-import yaml
 
 from benchmarks import payloads
-from benchmarks.http_bench import BENTOML, RESULTS, ROOT, WORK
+from benchmarks.http_bench import BENTOML, RESULTS, ROOT, WORK, read_config
 from benchmarks.loadgen import run_wrk
 from benchmarks.meta import describe_run
 from benchmarks.plots import plot_inference
@@ -158,7 +157,7 @@ def main() -> None:
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     import bentoml
 
-    config = yaml.safe_load((ROOT / "configuration.yaml").read_text())
+    config = read_config()
     model = bentoml.models.get(config["riskserve"]["model_tag"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     knobs = {"profile_seconds": int(os.environ.get("BENCH_PROFILE_SECONDS", 15)),

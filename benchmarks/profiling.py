@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,8 @@ def _frame_name(frame: str) -> str:
     if not (frame.endswith(")") and ":" in frame):
         return frame
     func, _, path = frame.rsplit(":", 1)[0].partition(" (")
-    for root in ("site-packages/", f"{Path(__file__).resolve().parent.parent}/"):
+    for root in ("site-packages/", f"{sysconfig.get_paths()['stdlib']}/",
+                 f"{Path(__file__).resolve().parent.parent}/"):
         path = path.split(root, 1)[-1]
     return f"{func} ({path})"
 

@@ -183,12 +183,21 @@ def process_table(results: dict[str, Any]) -> list[str]:
                   rows)
 
 
-def _inference_source(results: dict[str, Any]) -> str:
+def _inference_source(results: dict[str, Any]) -> list[str]:
+    """Where the in-process figures come from, and what the /predict profile blames."""
     inference = results.get("inference")
     if not inference:
-        return "The in-process targets need `make bench-inference` (not run yet)."
-    return (f"The ONNX speed-up and parity come from `make bench-inference` run "
-            f"{inference['meta']['date']} (`inference.md`).")
+        return ["The in-process targets need `make bench-inference` (not run yet)."]
+    lines = [f"The ONNX speed-up and parity come from `make bench-inference` run "
+             f"{inference['meta']['date']}, whose /predict profile (`inference.md`) shows "
+             f"what limits a single request: on one core, req/s is at most 1,000,000 ÷ "
+             f"the server CPU µs per request.", ""]
+    for name, proc in inference.get("profile", {}).get("processes", {}).items():
+        if "components" in proc:
+            top = ", ".join(f"{c['name']} {c['us_per_request']:g} µs"
+                            for c in proc["components"][:6])
+            lines.append(f"- {name}: {proc['cpu_us_per_request']:g} µs CPU per request; {top}")
+    return lines
 
 
 def write_report(results: dict[str, Any], folder: Path) -> None:
@@ -216,7 +225,7 @@ def write_report(results: dict[str, Any], folder: Path) -> None:
         "FastAPI + uvicorn (one worker), the same Pydantic rules, scikit-learn on a "
         "one-row DataFrame.", "",
         "## Targets (issue 6)", "", *targets_table(results["targets"]), "",
-        _inference_source(results), "",
+        *_inference_source(results), "",
         "## All points", "", *figures_table(results), "",
         "## Processes", "", *process_table(results), "",
     ]

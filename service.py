@@ -154,12 +154,19 @@ class CreditAPI:
         if scoring.scorer is not None:
             scoring.scorer.audit.close()
 
-    async def _answer(self, endpoint: str, records: list[Any], ctx: bentoml.Context) -> Response:
-        state = ctx.request.state
+    async def _answer(
+        self, endpoint: str, records: list[Any], ctx: bentoml.Context | None
+    ) -> Response:
         try:
             if scoring.scorer is None:
                 raise ErrorResponse(503, {"error": "model not ready", "detail": self.problem})
-            payload = await scoring.scorer.score(endpoint, records, state.request_id, state.started)
+            if ctx is None:
+                payload = await scoring.scorer.describe()
+            else:
+                state = ctx.request.state
+                payload = await scoring.scorer.score(
+                    endpoint, records, state.request_id, state.started
+                )
             status = 200
         except ErrorResponse as exc:
             payload, status = exc.body, exc.status
@@ -186,19 +193,7 @@ class CreditAPI:
     async def model_info(self) -> dict[str, Any]:
         """The served model (tag, creation time, metrics, feature spec, backend, parity)
         and the decision settings applied to its probabilities."""
-        try:
-            if scoring.scorer is None:
-                raise ErrorResponse(503, {"error": "model not ready", "detail": self.problem})
-            info = await scoring.scorer.model_info()
-        except ErrorResponse as exc:
-            return Response(orjson.dumps(exc.body), exc.status, media_type="application/json")
-        return {
-            **info,
-            "layout": settings.layout,
-            "decision_threshold": settings.decision_threshold,
-            "risk_bands": settings.risk_bands.model_dump(),
-            "max_batch_records": settings.max_batch_records,
-        }
+        return await self._answer("model_info", [], None)
 
 
 def _access_guard() -> AccessGuard:

@@ -54,7 +54,8 @@ class ScoringHTTP:
     ) -> None:
         self.app, self.slot, self.guard = app, slot, guard
         self.max_body_bytes, self.lean = max_body_bytes, lean
-        self._routes = {f"/{name}": name for name in ENDPOINTS} if lean else {}
+        routes = (*ENDPOINTS, "model_info") if lean else ()
+        self._routes = {f"/{name}": name for name in routes}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -104,6 +105,8 @@ class ScoringHTTP:
         try:
             if scorer is None or validator is None:
                 raise ErrorResponse(503, {"error": "service starting", "detail": "retry shortly"})
+            if endpoint == "model_info":  # takes no input: any body is ignored
+                return 200, await scorer.describe(), None
             _check_content_type(scope)
             body = await _read_body(scope, receive, self.max_body_bytes)
             records = validator.one(body) if endpoint == "predict" else validator.batch(body)
@@ -151,7 +154,7 @@ async def _read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ErrorResponse(400, {"error": "client disconnected", "detail": None})
+            raise ErrorResponse(400, {"error": "client disconnected", "detail": "no body"})
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -25,7 +25,7 @@ from riskserve.spec import ModelSpec
 
 logger = logging.getLogger("riskserve")
 
-ENDPOINTS = ("predict", "predict_batch")
+ENDPOINTS = ("predict", "predict_batch")  # the scoring endpoints (audited)
 
 
 class ModelSource(Protocol):
@@ -105,6 +105,17 @@ class Scorer:
         if "problem" in info:
             raise ErrorResponse(503, {"error": "model not ready", "detail": info["problem"]})
         return info
+
+    async def describe(self) -> dict[str, Any]:
+        """`model_info`: the served model and the decision settings applied to it."""
+        settings = self.settings
+        return {
+            **await self.model_info(),
+            "layout": settings.layout,
+            "decision_threshold": settings.decision_threshold,
+            "risk_bands": settings.risk_bands.model_dump(),
+            "max_batch_records": settings.max_batch_records,
+        }
 
     async def score(
         self, endpoint: str, records: Sequence[BaseModel], request_id: str, started: float

@@ -54,13 +54,17 @@ class Feature:
     def field(self, example: Any) -> tuple[type, Any]:
         """The Pydantic field (type, FieldInfo) enforcing this feature's bounds."""
         le = self.upper if math.isfinite(self.upper) else None
-        # OpenAPI 3.0's singular `example` (BentoML's schema rejects JSON Schema's list).
+
+        def openapi_30(schema: dict[str, Any]) -> None:
+            # BentoML publishes OpenAPI 3.0: a singular `example`, and an exclusive bound
+            # as `minimum` plus a boolean (Pydantic writes JSON Schema 2020-12's number).
+            schema["example"] = example
+            if "exclusiveMinimum" in schema:
+                schema["minimum"], schema["exclusiveMinimum"] = schema["exclusiveMinimum"], True
+
         return _PYTHON_TYPES[self.kind], Field(
-            ge=self.ge,
-            gt=self.gt,
-            le=le,
-            description=self.description,
-            json_schema_extra={"example": example},
+            ge=self.ge, gt=self.gt, le=le, description=self.description,
+            json_schema_extra=openapi_30,
         )
 
 

@@ -16,12 +16,24 @@ from riskserve.errors import ErrorResponse
 from riskserve.spec import ModelSpec
 
 
+def _where(loc: tuple[Any, ...]) -> str:
+    """`("records", 2, "age")` as `records[2].age`; the body itself as `body`."""
+    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    return text.lstrip(".") or "body"
+
+
 def validation_error_body(exc: ValidationError) -> dict[str, Any]:
-    """The 400 body: each error's location (field, record index) and the rule it broke."""
-    count = exc.error_count()
+    """The 400 body: each error's location (field, record index) and the rule it broke.
+
+    `detail` is one readable string (the type BentoML's OpenAPI document gives error
+    details); `errors` holds the same errors as data: `loc`, `type` (the rule) and `msg`.
+    """
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    count = len(errors)
     return {
         "error": f"{count} validation error{'s' if count > 1 else ''}",
-        "detail": exc.errors(include_url=False, include_context=False, include_input=False),
+        "detail": "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors),
+        "errors": errors,
     }
 
 

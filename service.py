@@ -130,7 +130,12 @@ class CreditAPI:
             self.problem = f"{exc}; fix the folder's permissions or riskserve.log_dir"
             logger.error("riskserve not ready: %s", self.problem)
             return
-        drift_reference = read_drift_reference(Path(self.model.path), SPEC) if self.model else None
+        drift_reference = None
+        if self.model is not None:
+            try:
+                drift_reference = read_drift_reference(Path(self.model.path), SPEC, "servable")
+            except (OSError, ValueError, KeyError) as exc:
+                logger.warning("live PSI off: unreadable drift reference (%s)", exc)
         metrics = LiveMetrics(
             SPEC.name,
             settings.live_psi.window,

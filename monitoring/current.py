@@ -62,6 +62,8 @@ class Current:
     frame: pd.DataFrame
     source: str
     notes: list[str]
+    # Read from the audit log: records the service accepted, so every request rule holds.
+    servable_only: bool = False
 
 
 def load_current(path: Path, spec: ModelSpec, window: Window) -> Current:
@@ -83,7 +85,7 @@ def load_current(path: Path, spec: ModelSpec, window: Window) -> Current:
     missing = [name for name in spec.feature_names if name not in frame.columns]
     if missing:
         raise BadInput(f"{source}: missing feature columns {missing}")
-    return Current(frame[spec.feature_names], source, [])
+    return Current(frame[spec.feature_names], source, [], servable_only=path.is_dir())
 
 
 def _read_table(path: Path) -> pd.DataFrame:

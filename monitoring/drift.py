@@ -54,16 +54,19 @@ def run(args: argparse.Namespace) -> int:
 
     from monitoring.compare import RULE, compare
     from monitoring.report import write_reports
-    from riskserve.model_entry import read_drift_reference, read_reference
+    from riskserve.model_entry import read_drift_reference, reference_rows
 
     try:
         model = bentoml.models.get(tag)
     except NotFound as exc:
         raise BadInput(f"model {tag}: {exc}; train it with `make train`") from None
     folder = Path(model.path)
+    # Like with like: the audit log only holds requests that passed every rule.
+    population = "servable" if current.servable_only else "training"
     try:
-        reference = dict(zip(spec.feature_names, read_reference(folder, spec).T, strict=True))
-        bins = read_drift_reference(folder, spec)
+        rows = reference_rows(folder, spec, population)
+        reference = dict(zip(spec.feature_names, rows.T, strict=True))
+        bins = read_drift_reference(folder, spec, population)
     except (OSError, ValueError) as exc:
         raise BadInput(f"model {model.tag}: unreadable reference ({first_line(exc)})") from None
 
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         "dataset_drift": bool(drifted),
         "drifted_features": drifted,
         "n_reference": len(next(iter(reference.values()))),
+        "reference_population": population,
         "n_current": len(current.frame),
         "features": features,
         "model_version": str(model.tag),

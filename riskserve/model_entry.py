@@ -22,8 +22,13 @@ from riskserve.spec import ModelSpec
 
 SPEC_FILE = "feature_spec.json"
 REFERENCE_FILE = "reference.csv"
-# Per feature: PSI bin edges cut at the training deciles and the reference's fractions.
+# Per population and feature: PSI bin edges cut at the reference deciles, and the
+# reference's fractions in those bins.
 DRIFT_REFERENCE_FILE = "drift_reference.json"
+# "training": every training row. "servable": the rows a request could carry (every
+# bound and rule holds); the service only ever sees those, so live traffic and the
+# audit log are compared with them.
+POPULATIONS = ("training", "servable")
 TRAIN_HINT = "train it with `make train` (or `python -m training`)"
 
 
@@ -72,17 +77,31 @@ def drift_profile(spec: ModelSpec, features: np.ndarray) -> dict[str, dict[str, 
     return profile
 
 
+def _population(spec: ModelSpec, features: np.ndarray, population: str) -> np.ndarray:
+    if population not in POPULATIONS:
+        raise ValueError(f"unknown reference population {population!r}; one of {POPULATIONS}")
+    return features[spec.admissible(features)] if population == "servable" else features
+
+
+def reference_rows(folder: Path, spec: ModelSpec, population: str) -> np.ndarray:
+    """The stored reference sample, all of it or only its servable rows."""
+    return _population(spec, read_reference(folder, spec), population)
+
+
 def write_drift_reference(folder: Path, spec: ModelSpec, features: np.ndarray) -> None:
     """Fix the PSI bins at training time, so every later drift check uses the same ones."""
-    (folder / DRIFT_REFERENCE_FILE).write_text(json.dumps(drift_profile(spec, features)))
+    profiles = {p: drift_profile(spec, _population(spec, features, p)) for p in POPULATIONS}
+    (folder / DRIFT_REFERENCE_FILE).write_text(json.dumps(profiles))
 
 
-def read_drift_reference(folder: Path, spec: ModelSpec) -> dict[str, dict[str, list[float]]]:
-    """The stored PSI bins; entries trained before they were stored derive them likewise."""
+def read_drift_reference(
+    folder: Path, spec: ModelSpec, population: str
+) -> dict[str, dict[str, list[float]]]:
+    """The stored PSI bins of one population (derived likewise if the file is absent)."""
     path = folder / DRIFT_REFERENCE_FILE
     if not path.exists():
-        return drift_profile(spec, read_reference(folder, spec))
-    profile = json.loads(path.read_text())
+        return drift_profile(spec, reference_rows(folder, spec, population))
+    profile = json.loads(path.read_text())[population]
     if list(profile) != spec.feature_names:
         raise ValueError(f"{DRIFT_REFERENCE_FILE} features {list(profile)} differ from the spec")
     return profile

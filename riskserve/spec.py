@@ -149,6 +149,26 @@ class ModelSpec:
             len(records), len(self.features)
         )
 
+    def admissible(self, features: np.ndarray) -> np.ndarray:
+        """Which rows (in feature order) a request could carry: every bound and rule holds.
+
+        Training data need not respect the request rules (the synthetic credit data has
+        applicants of 21 with 29 years of history); drift must be measured against the
+        rows the service can actually receive.
+        """
+        ok = np.ones(len(features), dtype=bool)
+        for column, f in zip(features.T, self.features, strict=True):
+            ok &= column <= f.upper
+            if f.ge is not None:
+                ok &= column >= f.ge
+            if f.gt is not None:
+                ok &= column > f.gt
+        names = self.feature_names
+        for rule in self.rules:
+            field, other = names.index(rule.field), names.index(rule.other)
+            ok &= features[:, field] <= features[:, other] - rule.offset
+        return ok
+
     def to_json(self) -> dict[str, Any]:
         """The spec as data, stored with each trained model and shown by `model_info`."""
         return {

@@ -20,6 +20,7 @@ from riskserve.model_entry import (
     drift_profile,
     read_drift_reference,
     read_reference,
+    reference_rows,
 )
 from riskserve.specs import SPECS
 
@@ -34,7 +35,7 @@ def stored(trained_model):
     """The trained entry's reference columns and its stored PSI bins."""
     folder = Path(trained_model.path)
     reference = dict(zip(CREDIT.feature_names, read_reference(folder, CREDIT).T, strict=True))
-    return reference, read_drift_reference(folder, CREDIT)
+    return reference, read_drift_reference(folder, CREDIT, "training")
 
 
 def _flagged(stored, frame: pd.DataFrame) -> tuple[set[str], dict]:
@@ -46,17 +47,28 @@ def _flagged(stored, frame: pd.DataFrame) -> tuple[set[str], dict]:
 def test_training_stores_the_psi_bins(trained_model):
     folder = Path(trained_model.path)
     stored = json.loads((folder / DRIFT_REFERENCE_FILE).read_text())
-    assert stored == drift_profile(CREDIT, read_reference(folder, CREDIT))
-    assert len(stored["age"]["edges"]) == 9  # a continuous-enough feature keeps all deciles
-    assert len(stored["num_late_payments"]["edges"]) < 9  # Poisson counts repeat deciles
+    rows = read_reference(folder, CREDIT)
+    assert stored["training"] == drift_profile(CREDIT, rows)
+    assert stored["servable"] == drift_profile(CREDIT, rows[CREDIT.admissible(rows)])
+    training = stored["training"]
+    assert len(training["age"]["edges"]) == 9  # a continuous-enough feature keeps all deciles
+    assert len(training["num_late_payments"]["edges"]) < 9  # Poisson counts repeat deciles
 
 
-def test_older_entries_derive_the_same_bins(trained_model, tmp_path):
+@pytest.mark.parametrize("population", ["training", "servable"])
+def test_older_entries_derive_the_same_bins(trained_model, tmp_path, population):
     folder = tmp_path / "entry"
     shutil.copytree(trained_model.path, folder)
-    expected = read_drift_reference(folder, CREDIT)
+    expected = read_drift_reference(folder, CREDIT, population)
     (folder / DRIFT_REFERENCE_FILE).unlink()
-    assert read_drift_reference(folder, CREDIT) == expected
+    assert read_drift_reference(folder, CREDIT, population) == expected
+
+
+def test_servable_reference_holds_only_rows_a_request_could_carry(trained_model):
+    rows = reference_rows(Path(trained_model.path), CREDIT, "servable")
+    history, age = (CREDIT.feature_names.index(n) for n in ("credit_history_length", "age"))
+    assert 0 < len(rows) < len(read_reference(Path(trained_model.path), CREDIT))
+    assert (rows[:, history] <= rows[:, age] - 18).all()
 
 
 # 400 rows take the KS test, 5,000 the normalised Wasserstein distance.
@@ -112,15 +124,24 @@ def _audit_line(frame_row: dict, moment: datetime, tag: str, index: int) -> str:
     })
 
 
+def _servable(sample) -> pd.DataFrame:
+    """1,500 rows of a scenario sample that the service would accept."""
+    frame = sample(6000, 3)
+    return frame[CREDIT.admissible(frame.to_numpy(float))].head(1500)
+
+
 @pytest.fixture
 def audit_log(trained_model, tmp_path) -> Path:
-    """A log folder: 1,500 ordinary records from 10:00 (rotated file), 1,500 drifted from 12:00."""
+    """A log folder: 1,500 ordinary records from 10:00 (rotated file), 1,500 drifted from 12:00.
+
+    Like a real audit log, it holds only records that pass the request rules.
+    """
     audit = tmp_path / "logs" / "audit"
     audit.mkdir(parents=True)
     tag = str(trained_model.tag)
     for name, frame, start in (
-        ("requests.jsonl.1", no_drift_sample(1500, 3), datetime(2026, 11, 21, 10, tzinfo=UTC)),
-        ("requests.jsonl", drifted_sample(1500, 3), datetime(2026, 11, 21, 12, tzinfo=UTC)),
+        ("requests.jsonl.1", _servable(no_drift_sample), datetime(2026, 11, 21, 10, tzinfo=UTC)),
+        ("requests.jsonl", _servable(drifted_sample), datetime(2026, 11, 21, 12, tzinfo=UTC)),
     ):
         rows = json.loads(frame.to_json(orient="records"))
         lines = [_audit_line(r, start + timedelta(seconds=i), tag, i) for i, r in enumerate(rows)]
@@ -145,8 +166,9 @@ def test_audit_log_in_a_time_window(trained_model, audit_log, tmp_path, window, 
     assert report["n_current"] == rows
     assert "annual_income" not in report["features"]
     assert any(note.startswith("annual_income: not numeric") for note in report["notes"])
+    assert report["reference_population"] == "servable"
     if status:  # every shifted feature but the hashed one
-        assert report["drifted_features"] == [f for f in SHIFTED if f != "annual_income"]
+        assert {f for f in SHIFTED if f != "annual_income"} <= set(report["drifted_features"])
 
 
 def test_report_files(trained_model, tmp_path):

@@ -13,6 +13,7 @@ from monitoring.scenario import SHIFTED, drifted_sample
 from riskserve.specs import SPECS
 from tests.conftest import ROOT
 from tests.server import Server, fire
+from tests.test_http import valid_records
 
 pytestmark = pytest.mark.slow
 CREDIT = SPECS["credit_model"]
@@ -36,15 +37,26 @@ def _drift(server: Server, out, *extra: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_drift_from_the_audit_log_of_a_live_service(trained_model, tmp_path):
-    records = _servable(2000)
-    with Server.source(tmp_path) as srv:
-        jobs = [("/predict", r, f"s{i}") for i, r in enumerate(records[:200])]
-        jobs += [("/predict_batch", {"records": records[i : i + 600]}, f"b{i}")
-                 for i in range(200, 2000, 600)]
-        assert {status for status, _ in fire(srv.url, jobs, concurrency=8)} == {200}
+def _send(server: Server, records: list[dict], prefix: str) -> None:
+    jobs = [("/predict", r, f"{prefix}s{i}") for i, r in enumerate(records[:200])]
+    jobs += [("/predict_batch", {"records": records[i : i + 600]}, f"{prefix}b{i}")
+             for i in range(200, len(records), 600)]
+    assert {status for status, _ in fire(server.url, jobs, concurrency=8)} == {200}
 
-        result = _drift(srv, tmp_path / "report")  # --current defaults to the audit log
+
+def test_drift_from_the_audit_log_of_a_live_service(trained_model, tmp_path):
+    with Server.source(tmp_path) as srv:
+        _send(srv, valid_records(2000, seed=77), "ordinary-")  # the training population
+        switch = datetime.now(UTC).isoformat()
+        _send(srv, _servable(2000), "drifted-")
+
+        ordinary = _drift(srv, tmp_path / "ordinary", "--until", switch)
+        assert ordinary.returncode == 0, ordinary.stdout + ordinary.stderr
+        report = json.loads((tmp_path / "ordinary" / "drift.json").read_text())
+        assert report["n_current"] == 2000 and report["drifted_features"] == []
+        assert report["reference_population"] == "servable"
+
+        result = _drift(srv, tmp_path / "report", "--since", switch)
         assert result.returncode == 1, result.stderr
         report = json.loads((tmp_path / "report" / "drift.json").read_text())
         assert report["n_current"] == 2000

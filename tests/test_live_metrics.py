@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from riskserve.live_metrics import LiveMetrics
-from riskserve.model_entry import read_drift_reference, read_reference
+from riskserve.model_entry import read_drift_reference, reference_rows
 from riskserve.specs import SPECS
 
 CREDIT = SPECS["credit_model"]
@@ -22,7 +22,7 @@ def _value(name: str, **labels: str) -> float | None:
 @pytest.fixture(scope="module")
 def metrics(trained_model) -> LiveMetrics:
     # Prometheus metrics can be registered once per process.
-    reference = read_drift_reference(Path(trained_model.path), CREDIT)
+    reference = read_drift_reference(Path(trained_model.path), CREDIT, "servable")
     return LiveMetrics("credit_model", window=1000, min_rows=500, interval_seconds=1e-9,
                        reference=reference, feature_names=CREDIT.feature_names)
 
@@ -32,7 +32,7 @@ def _decisions(n: int) -> list[dict]:
 
 
 def test_psi_stays_low_for_training_data_and_rises_under_drift(metrics, trained_model):
-    rows = read_reference(Path(trained_model.path), CREDIT)
+    rows = reference_rows(Path(trained_model.path), CREDIT, "servable")
     metrics.observe(rows[:400], _decisions(400))
     assert _value("riskserve_feature_psi", feature="age") is None  # below min_rows
     metrics.observe(rows[400:1400], _decisions(1000))
@@ -48,7 +48,7 @@ def test_psi_stays_low_for_training_data_and_rises_under_drift(metrics, trained_
 
 
 def test_window_wraps_around(metrics, trained_model):
-    rows = read_reference(Path(trained_model.path), CREDIT)
+    rows = reference_rows(Path(trained_model.path), CREDIT, "servable")
     for start in range(0, 1500, 300):  # chunks that straddle the end of the ring
         metrics.observe(rows[start : start + 300], _decisions(300))
     assert _value("riskserve_feature_psi_window_rows") == 1000

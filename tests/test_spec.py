@@ -105,3 +105,23 @@ def test_spec_for_tag():
     assert spec_for_tag("credit_model") is CREDIT
     with pytest.raises(ValueError, match="unknown model"):
         spec_for_tag("nope:latest")
+
+
+def test_admissible_agrees_with_request_validation():
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([
+        rng.integers(10, 130, 3000), rng.integers(-5, 100, 3000), rng.uniform(-1, 11, 3000),
+        rng.integers(-5, 90, 3000), rng.integers(-5, 110, 3000), rng.integers(-2, 9, 3000),
+        rng.integers(-5, 50, 3000),
+    ]).astype(float)
+    mask = CREDIT.admissible(rows)
+    assert 0 < mask.sum() < len(rows)
+    for row, ok in zip(rows, mask, strict=True):
+        values = {n: (float(v) if f.kind == "float" else int(v))
+                  for n, v, f in zip(CREDIT.feature_names, row, CREDIT.features, strict=True)}
+        try:
+            Application.model_validate(values)
+            valid = True
+        except ValidationError:
+            valid = False
+        assert valid == ok, values

@@ -8,7 +8,7 @@ export BENTOML_HOME := $(CURDIR)/models_store
 export BENTOML_DO_NOT_TRACK := true
 
 .DEFAULT_GOAL := help
-.PHONY: help venv model train serve test lint bento lock drift drift-demo bench bench-inference wrk
+.PHONY: help venv model train serve test lint bento image lock drift drift-demo bench bench-inference wrk
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ lint: venv  ## ruff
 
 bento: model  ## build the bento (service, settings and model)
 	$(BIN)/bentoml build
+
+image: bento  ## containerize the new bento (Docker, else buildah as root)
+	$(BIN)/python deploy/build_image.py
 
 # CURRENT: a .csv/.parquet sample or an audit-log folder (default: the service's log_dir).
 OUT ?= build/drift

@@ -30,7 +30,8 @@ def fire(url: str, jobs: list[tuple[str, Any, str]], concurrency: int = 32
     """POST every (path, JSON body, request id) with `concurrency` connections at once.
 
     aiohttp with a fixed set of workers: httpx's async pool slows to tens of requests
-    per second when many requests wait for a connection.
+    per second when many requests wait for a connection. A request the server never
+    answered (refused, reset) is recorded as status 0; every answer must be JSON.
     """
     results: list[tuple[int, Any]] = [(0, None)] * len(jobs)
     pending = list(enumerate(jobs))[::-1]
@@ -44,8 +45,11 @@ def fire(url: str, jobs: list[tuple[str, Any, str]], concurrency: int = 32
                 while pending:
                     i, (path, body, request_id) = pending.pop()
                     headers = {"x-request-id": request_id}
-                    async with session.post(path, json=body, headers=headers) as response:
-                        results[i] = (response.status, await response.json())
+                    try:
+                        async with session.post(path, json=body, headers=headers) as response:
+                            results[i] = (response.status, await response.json())
+                    except (TimeoutError, aiohttp.ClientConnectionError):
+                        results[i] = (0, None)
 
             await asyncio.gather(*(worker() for _ in range(concurrency)))
 

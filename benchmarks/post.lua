@@ -1,5 +1,7 @@
 -- POST the JSON body read from the file given as the first script argument, and print
 -- one machine-readable summary line (latencies in microseconds) when the run ends.
+-- An optional second argument is a pause in milliseconds before each request on each
+-- connection: wrk has no rate option, so the soak test paces its load this way.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 
@@ -7,6 +9,10 @@ function init(args)
    local f = assert(io.open(args[1], "rb"))
    wrk.body = f:read("*a")
    f:close()
+   if args[2] then
+      local pause = tonumber(args[2])
+      delay = function() return pause end
+   end
 end
 
 function done(summary, latency, requests)

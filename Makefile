@@ -10,7 +10,7 @@ export BENTOML_DO_NOT_TRACK := true
 .DEFAULT_GOAL := help
 # Security lint: no medium or high finding may stand without an inline justification.
 BANDIT_PATHS := service.py riskserve training monitoring benchmarks deploy
-.PHONY: help venv model train serve test lint bento image lock drift drift-demo bench bench-inference soak wrk
+.PHONY: help venv model train serve test lint bento image lock drift drift-demo bench bench-inference soak wrk promote rollback
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,6 +63,12 @@ wrk:  # the HTTP load generator, from Debian's packages
 
 bench: model wrk  ## HTTP benchmark vs a FastAPI baseline into benchmarks/results (BENCH_SECONDS=10)
 	$(BIN)/python -m benchmarks.http_bench
+
+promote: venv  ## serve TAG=credit_model:<version> from the next restart (pins model_tag)
+	$(BIN)/python -m training.promote $(TAG)
+
+rollback: venv  ## back to the previous champion from the next restart
+	$(BIN)/python -m training.promote --rollback
 
 soak: model wrk  ## 10-minute soak at ~80% of capacity (SOAK_SECONDS, SOAK_LOAD); not in make test
 	$(BIN)/python -m benchmarks.soak

@@ -1,0 +1,67 @@
+"""Model versions in production: promote a version, serve it, roll back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from riskserve.settings import parse_settings
+from tests.cases import EXAMPLE
+from tests.conftest import ROOT
+from tests.server import Server, write_config
+from training.promote import PromotionError, promote, rollback
+from training.recipes import RECIPES
+from training.train import train
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def second_version(trained_model):
+    return train(RECIPES["credit_model"], 3000, 7, threshold=0.5, tolerance=1e-4,
+                 log=lambda _: None)
+
+
+def _served_version(config) -> str:
+    with Server("service:CreditAPI", ROOT, config=config) as srv:
+        return httpx.post(f"{srv.url}/predict", json=EXAMPLE, timeout=30).json()["model_version"]
+
+
+def test_promote_serve_and_roll_back(trained_model, second_version, tmp_path):
+    config = write_config(tmp_path, model_tag="credit_model:latest")
+    comments_before = [line for line in config.read_text().splitlines() if "#" in line]
+    first, second = str(trained_model.tag), str(second_version.tag)
+
+    assert promote(first, config) == first
+    assert parse_settings(config).model_tag == first
+    assert _served_version(config) == first
+
+    assert promote(second, config) == second
+    assert _served_version(config) == second
+
+    assert rollback(config) == first
+    assert _served_version(config) == first
+    assert [line for line in config.read_text().splitlines() if "#" in line] == comments_before
+
+
+def test_rollback_to_what_was_served_before_the_first_promotion(trained_model, second_version,
+                                                                tmp_path):
+    config = write_config(tmp_path, model_tag=str(second_version.tag))
+    promote(str(trained_model.tag), config)
+    assert rollback(config) == str(second_version.tag)
+
+
+def test_unknown_tag_and_nothing_to_roll_back(tmp_path):
+    config = write_config(tmp_path, model_tag="credit_model:latest")
+    with pytest.raises(PromotionError, match="not in the model store"):
+        promote("credit_model:doesnotexist", config)
+    result = subprocess.run(
+        [sys.executable, "-m", "training.promote", "--rollback"], cwd=ROOT,
+        env={**os.environ, "RISKSERVE_CONFIG": str(config)}, capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: no earlier champion of credit_model to roll back to"

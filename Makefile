@@ -10,7 +10,7 @@ export BENTOML_DO_NOT_TRACK := true
 .DEFAULT_GOAL := help
 # Security lint: no medium or high finding may stand without an inline justification.
 BANDIT_PATHS := service.py riskserve training monitoring benchmarks deploy
-.PHONY: help venv model train serve test lint bento image lock drift drift-demo bench bench-inference soak wrk promote rollback
+.PHONY: help venv model train serve test lint bento image lock drift drift-demo bench bench-inference soak wrk promote rollback nginx lb-demo
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,7 +31,7 @@ train: venv  ## train a new model version (ARGS="--n-samples 20000 --seed 7")
 serve: model  ## serve on 127.0.0.1:$(PORT)
 	$(BIN)/bentoml serve service:CreditAPI --host 127.0.0.1 --port $(PORT)
 
-test: venv  ## run the whole test suite (slow end-to-end tests included)
+test: venv nginx  ## run the whole test suite (slow end-to-end tests included)
 	$(BIN)/ruff check .
 	$(BIN)/bandit --quiet --recursive --severity-level medium $(BANDIT_PATHS)
 	$(BIN)/python -m pytest
@@ -69,6 +69,12 @@ promote: venv  ## serve TAG=credit_model:<version> from the next restart (pins m
 
 rollback: venv  ## back to the previous champion from the next restart
 	$(BIN)/python -m training.promote --rollback
+
+nginx:  # the load balancer of lb-demo and its test, from Debian's packages
+	@command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx; }
+
+lb-demo: model nginx  ## two replicas behind nginx on 127.0.0.1:$(PORT)
+	$(BIN)/python -m deploy.lb_demo
 
 soak: model wrk  ## 10-minute soak at ~80% of capacity (SOAK_SECONDS, SOAK_LOAD); not in make test
 	$(BIN)/python -m benchmarks.soak

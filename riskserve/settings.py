@@ -135,6 +135,28 @@ def config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or PROJECT_ROOT / "configuration.yaml").resolve()
 
 
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def write_derived_config(target: Path, **riskserve: Any) -> Path:
+    """Copy the active configuration to `target` with `riskserve:` keys changed.
+
+    For replicas, tests and benchmarks that each need their own log folder or layout;
+    nested keys merge (`security={"rate_limit": None}` keeps the other security keys).
+    """
+    data = yaml.safe_load(config_path().read_text())
+    _merge(data["riskserve"], riskserve)
+    target.write_text(yaml.safe_dump(data, sort_keys=False))
+    parse_settings(target)  # refuse to hand out an invalid file
+    return target
+
+
 def parse_settings(path: Path) -> Settings:
     """Read and validate a configuration file; relative paths resolve against its folder."""
     data = yaml.safe_load(path.read_text())

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,9 @@ import orjson
 import psutil
 import yaml
 
-from riskserve.settings import PROJECT_ROOT
+from benchmarks.servers import free_port
+from deploy.replicas import replica_home
+from riskserve.settings import PROJECT_ROOT, write_derived_config
 
 BENTOML = str(Path(sys.executable).with_name("bentoml"))
 
@@ -57,42 +58,11 @@ def fire(url: str, jobs: list[tuple[str, Any, str]], concurrency: int = 32
     return results
 
 
-def private_home(shared: Path) -> Path:
-    """A BentoML home of this server's own that sees the shared models and bentos.
-
-    Every `bentoml serve` wipes `<home>/prometheus_multiproc_dir` when it starts, so
-    servers sharing a home would erase each other's metrics.
-    """
-    home = Path(tempfile.mkdtemp(prefix="riskserve-server-home-"))
-    for name in ("models", "bentos"):
-        (shared / name).mkdir(parents=True, exist_ok=True)
-        (home / name).symlink_to(shared / name)
-    return home
-
-
-def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
 def write_config(folder: Path, **riskserve: Any) -> Path:
-    """The shipped configuration.yaml with `riskserve:` keys changed; logs in `folder`."""
-    data = yaml.safe_load((PROJECT_ROOT / "configuration.yaml").read_text())
-    _merge(data["riskserve"], {"log_dir": str(folder / "logs"), **riskserve})
-    path = folder / "configuration.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """The shipped configuration with `riskserve:` keys changed; logs in `folder`."""
+    return write_derived_config(
+        folder / "configuration.yaml", **{"log_dir": str(folder / "logs"), **riskserve}
+    )
 
 
 class Server:
@@ -106,7 +76,8 @@ class Server:
         self.cwd, self.target, self.wait_ready, self.timeout = cwd, target, wait_ready, timeout
         self.env = {**os.environ, **(env or {})}
         if "BENTOML_HOME" not in (env or {}):
-            self.env["BENTOML_HOME"] = str(private_home(Path(os.environ["BENTOML_HOME"])))
+            home = Path(tempfile.mkdtemp(prefix="riskserve-server-home-"))
+            self.env["BENTOML_HOME"] = str(replica_home(Path(os.environ["BENTOML_HOME"]), home))
         self.config = config
         if config is not None:
             self.env["RISKSERVE_CONFIG"] = str(config)

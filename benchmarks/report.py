@@ -183,6 +183,17 @@ def process_table(results: dict[str, Any]) -> list[str]:
                   rows)
 
 
+def _load_note(results: dict[str, Any]) -> str:
+    """The machine's 1-minute load average over the points: other work skews figures."""
+    loads = [p["load_average_1m"] for r in results["runs"] for p in r["points"]
+             if "load_average_1m" in p]
+    if not loads:
+        return ""
+    return (f"Load average (1 min) after each point: {min(loads):g} to {max(loads):g} on "
+            f"{results['meta']['machine']['cores']} cores; above the core count, other work "
+            f"on the machine was competing with the server and load generator.")
+
+
 def _inference_source(results: dict[str, Any]) -> list[str]:
     """Where the in-process figures come from, and what the /predict profile blames."""
     inference = results.get("inference")
@@ -223,7 +234,7 @@ def write_report(results: dict[str, Any], folder: Path) -> None:
         "Errors are non-2xx replies plus socket errors and 10 s timeouts. CPU and RSS cover "
         "every process of the server (psutil). The baseline is `benchmarks/baseline_app.py`: "
         "FastAPI + uvicorn (one worker), the same Pydantic rules, scikit-learn on a "
-        "one-row DataFrame.", "",
+        "one-row DataFrame.", "", _load_note(results), "",
         "## Targets (issue 6)", "", *targets_table(results["targets"]), "",
         *_inference_source(results), "",
         "## All points", "", *figures_table(results), "",

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from riskserve.backends import ONNX_FILE, PIPELINE_FILE
 from riskserve.model_entry import (
     REFERENCE_FILE,
+    REFERENCE_PROBABILITIES_FILE,
     SPEC_FILE,
     ModelUnavailable,
     declare_model,
@@ -55,21 +59,49 @@ def test_declare_model_only_when_present(trained_model):
     assert declare_model("credit_model:doesnotexist") is None
 
 
-@pytest.mark.parametrize("damaged", [ONNX_FILE, PIPELINE_FILE, REFERENCE_FILE, SPEC_FILE])
-def test_corrupt_file_is_one_line(trained_model, tmp_path, damaged):
+# Every file the served backend reads, by backend.
+READ_BY = [
+    (backend, name)
+    for backend, model_file in (("onnx", ONNX_FILE), ("sklearn", PIPELINE_FILE))
+    for name in (model_file, REFERENCE_FILE, REFERENCE_PROBABILITIES_FILE, SPEC_FILE)
+]
+
+
+@pytest.mark.parametrize(("backend", "damaged"), READ_BY)
+def test_corrupt_file_is_one_line(trained_model, tmp_path, backend, damaged):
     stored = _copy(trained_model, tmp_path)
     (Path(stored.path) / damaged).write_bytes(b"\x00garbage\n")
     with pytest.raises(ModelUnavailable) as info:
-        _load(stored)
+        _load(stored, backend)
     assert "\n" not in str(info.value)
     assert "unreadable" in str(info.value) or "different feature spec" in str(info.value)
 
 
-@pytest.mark.parametrize("removed", [ONNX_FILE, PIPELINE_FILE, REFERENCE_FILE, SPEC_FILE])
-def test_missing_file_is_one_line(trained_model, tmp_path, removed):
+@pytest.mark.parametrize(("backend", "removed"), READ_BY)
+def test_missing_file_is_one_line(trained_model, tmp_path, backend, removed):
     stored = _copy(trained_model, tmp_path)
     (Path(stored.path) / removed).unlink()
     with pytest.raises(ModelUnavailable, match=rf"unreadable \(.*{removed}"):
+        _load(stored, backend)
+
+
+def test_onnx_serving_does_not_import_scikit_learn(trained_model):
+    code = (
+        "import sys, bentoml; from riskserve.model_entry import load_model;"
+        "from riskserve.specs import CREDIT;"
+        f"load_model(bentoml.models.get('{trained_model.tag}'), 't', CREDIT, 'onnx', 1e-4);"
+        "print(sorted(m for m in ('sklearn', 'scipy', 'skl2onnx') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_probabilities_the_pipeline_did_not_give_fail_the_check(trained_model, tmp_path):
+    stored = _copy(trained_model, tmp_path)
+    path = Path(stored.path) / REFERENCE_PROBABILITIES_FILE
+    np.save(path, np.load(path) + 0.001)
+    with pytest.raises(ModelUnavailable, match=r"onnx backend differs .* by 0\.001"):
         _load(stored)
 
 
@@ -84,6 +116,6 @@ def test_spec_drift_between_code_and_model_is_refused(trained_model, tmp_path):
 
 
 def test_parity_failure_keeps_the_model_unready(trained_model):
-    expected = r"differ by [0-9.e-]+ on the reference sample \(tolerance 1e-15\)"
+    expected = r"differs from the training pipeline by [0-9.e-]+ on the reference sample"
     with pytest.raises(ModelUnavailable, match=expected):
         _load(trained_model, tolerance=1e-15)

@@ -14,7 +14,12 @@ import bentoml
 import joblib
 
 from riskserve.backends import ONNX_FILE, PIPELINE_FILE, OnnxBackend, SklearnBackend, max_abs_diff
-from riskserve.model_entry import SPEC_FILE, write_drift_reference, write_reference
+from riskserve.model_entry import (
+    SPEC_FILE,
+    write_drift_reference,
+    write_reference,
+    write_reference_probabilities,
+)
 from training.data import SPLIT_RANDOM_STATE, SPLIT_TEST_SIZE, data_hash, split
 from training.evaluate import evaluate
 from training.pipeline import export_onnx
@@ -60,6 +65,7 @@ def train(
         (staging / ONNX_FILE).write_bytes(export_onnx(pipeline, len(spec.features)))
         (staging / SPEC_FILE).write_text(json.dumps(spec.to_json(), indent=2))
         write_reference(staging, spec, x_train)
+        write_reference_probabilities(staging, pipeline.predict_proba(x_train)[:, 1])
         write_drift_reference(staging, spec, x_train)
         parity = max_abs_diff(OnnxBackend(staging), SklearnBackend(staging), x_test)
         step(f"exported ONNX; max |p_onnx - p_sklearn| on the test split = {parity:.3g}")

@@ -44,8 +44,13 @@ def test_failover_keeps_answering_and_every_answer_is_audited(trained_model, tmp
         per_replica = _audited_ids(service)
 
     statuses = [status for status, _ in answers]
-    assert set(statuses) <= {200, 502}, set(statuses)
-    assert statuses[-300:] == [200] * 300, "nginx did not fail over to the live replica"
+    failed = [i for i, status in enumerate(statuses) if status != 200]
+    timeline = f"failures at {failed[:20]} of {len(statuses)}: {[statuses[i] for i in failed[:20]]}"
+    assert set(statuses) <= {200, 502}, timeline
+    # Only requests in flight on the killed replica may fail (8 connections), then
+    # nginx sends everything to the live one.
+    assert len(failed) <= 8, timeline
+    assert statuses[-300:] == [200] * 300, timeline
     assert all(per_replica), "one replica served nothing"
     answered = {job[2] for job, (status, _) in zip(jobs, answers, strict=True) if status == 200}
     assert answered <= set().union(*per_replica)

@@ -22,6 +22,22 @@ from riskserve.settings import RISK_CATEGORIES
 PROBABILITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
 
+def observe_many(histogram: Any, values: np.ndarray) -> None:
+    """`histogram.observe(v)` for every value, with one increment per bucket.
+
+    A batch of 1,000 records observed one by one costs ~2 ms (two multiprocess-file
+    writes each); this does the same arithmetic as prometheus_client's `observe` (a
+    value goes to the first bucket whose upper bound it does not exceed) on its
+    per-bucket values, which a test checks against `observe` itself.
+    """
+    bounds = np.asarray(histogram._upper_bounds)
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    histogram._sum.inc(float(np.sum(values)))
+    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=False):
+        if count:
+            bucket.inc(count)
+
+
 class LiveMetrics:
     """Prometheus metrics of one API worker."""
 
@@ -81,8 +97,7 @@ class LiveMetrics:
 
     def observe(self, features: np.ndarray, decisions: list[dict[str, Any]]) -> None:
         """Count decisions, keep the rows for live PSI, refresh PSI when due."""
-        for decision in decisions:
-            self._probability.observe(decision["probability_of_default"])
+        observe_many(self._probability, np.array([d["probability_of_default"] for d in decisions]))
         for category, n in Counter(d["risk_category"] for d in decisions).items():
             self._decisions[category].inc(n)
         if self._reference is None:

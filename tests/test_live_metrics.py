@@ -61,3 +61,25 @@ def test_decisions_and_probabilities_counted(metrics):
     metrics.observe(np.zeros((3, 7)), _decisions(3))
     assert _value("riskserve_decisions_total", risk_category="High") == before + 3
     assert _value("riskserve_probability_count") == count + 3
+
+
+def test_observe_many_matches_observe_one_by_one():
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from riskserve.live_metrics import PROBABILITY_BUCKETS, observe_many
+
+    registry = CollectorRegistry()
+    one = Histogram("one", "d", buckets=PROBABILITY_BUCKETS, registry=registry)
+    many = Histogram("many", "d", buckets=PROBABILITY_BUCKETS, registry=registry)
+    values = np.concatenate([np.random.default_rng(0).random(500),
+                             np.array(PROBABILITY_BUCKETS), [0.0, 1.0]])  # edges included
+    for v in values:
+        one.observe(v)
+    observe_many(many, values)
+
+    def samples(name: str) -> list[tuple[str, dict, float]]:
+        (metric,) = [m for m in registry.collect() if m.name == name]
+        return [(s.name.removeprefix(name), s.labels, round(s.value, 9))
+                for s in metric.samples if not s.name.endswith("_created")]
+
+    assert samples("one") == samples("many")

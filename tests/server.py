@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -14,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 import orjson
-import psutil
 import yaml
 
+from benchmarks import servers
 from benchmarks.servers import free_port
 from deploy.replicas import replica_home
 from riskserve.settings import PROJECT_ROOT, write_derived_config
@@ -65,25 +61,27 @@ def write_config(folder: Path, **riskserve: Any) -> Path:
     )
 
 
-class Server:
-    """A `bentoml serve` process; `with` waits for readiness and always stops it."""
+class Server(servers.Server):
+    """A `bentoml serve` of riskserve for tests, with its own BentoML home and logs.
+
+    `wait_ready=False` returns as soon as /readyz answers at all (200 or 503), for
+    tests of a service that must start but stay unready.
+    """
 
     def __init__(self, target: str, cwd: Path, env: dict[str, str] | None = None,
                  wait_ready: bool = True, timeout: float = 90,
                  config: Path | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.cwd, self.target, self.wait_ready, self.timeout = cwd, target, wait_ready, timeout
-        self.env = {**os.environ, **(env or {})}
+        port = free_port()
+        full_env = {**os.environ, **(env or {})}
         if "BENTOML_HOME" not in (env or {}):
             home = Path(tempfile.mkdtemp(prefix="riskserve-server-home-"))
-            self.env["BENTOML_HOME"] = str(replica_home(Path(os.environ["BENTOML_HOME"]), home))
-        self.config = config
+            full_env["BENTOML_HOME"] = str(replica_home(Path(os.environ["BENTOML_HOME"]), home))
         if config is not None:
-            self.env["RISKSERVE_CONFIG"] = str(config)
-        self.log_path = Path(tempfile.mkstemp(prefix="riskserve-serve-", suffix=".log")[1])
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.startup_seconds = float("nan")
+            full_env["RISKSERVE_CONFIG"] = str(config)
+        log_path = Path(tempfile.mkstemp(prefix="riskserve-serve-", suffix=".log")[1])
+        argv = [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+        super().__init__(argv, port, "/readyz", full_env, cwd, log_path, timeout)
+        self.wait_ready, self.config = wait_ready, config
 
     @classmethod
     def source(cls, folder: Path, **riskserve: Any) -> Server:
@@ -93,38 +91,17 @@ class Server:
         return cls("service:CreditAPI", PROJECT_ROOT, env=env, wait_ready=wait_ready,
                    config=write_config(folder, **riskserve))
 
-    def __enter__(self) -> Server:
-        started = time.monotonic()
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [BENTOML, "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )
-        try:
-            self._wait(200 if self.wait_ready else None)
-        except BaseException:
-            self.stop()
-            raise
-        self.startup_seconds = time.monotonic() - started
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _wait(self, status: int | None) -> None:
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
+    def _wait_ready(self, started: float) -> None:
+        if self.wait_ready:
+            return super()._wait_ready(started)
+        assert self.proc is not None
+        while time.monotonic() - started < self.timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"bentoml serve exited {self.proc.returncode}:\n{self.log()}")
-            try:
-                code = httpx.get(f"{self.url}/readyz", timeout=2).status_code
-                if status is None or code == status:
-                    return
-            except httpx.HTTPError:
-                pass
+            if servers.http_status(f"{self.url}/readyz") is not None:
+                return
             time.sleep(0.2)
-        raise TimeoutError(f"server not ready within {self.timeout}s:\n{self.log()}")
+        raise TimeoutError(f"/readyz silent for {self.timeout}s:\n{self.log()}")
 
     def log(self) -> str:
         """Everything the server printed so far."""
@@ -143,21 +120,3 @@ class Server:
             for path in sorted(folder.glob("audit-*.jsonl*"))
             for line in path.read_bytes().splitlines()
         ]
-
-    def stop(self) -> None:
-        """SIGTERM the arbiter (it stops its workers), then kill anything left."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            family = psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            family = []
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        for child in family:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                child.kill()

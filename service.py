@@ -24,6 +24,7 @@ from riskserve.http_layer import ScorerSlot, ScoringHTTP
 from riskserve.live_metrics import LiveMetrics
 from riskserve.logs import configure_logging
 from riskserve.model_entry import declare_model, load_or_explain, read_drift_reference
+from riskserve.runtime import tune_gc
 from riskserve.scoring import LocalModel, ModelSource, RunnerModel, Scorer
 from riskserve.settings import load_settings
 from riskserve.specs import spec_for_tag
@@ -148,6 +149,7 @@ class CreditAPI:
             metrics.serving(str(self.model.tag), settings.backend)
         scoring.scorer = Scorer(SPEC, settings, source, audit, metrics)
         scoring.validator = RecordValidator(SPEC, settings.max_batch_records)
+        tune_gc()
 
     async def __is_ready__(self) -> bool:
         if scoring.scorer is None:
@@ -218,4 +220,5 @@ CreditAPI.add_asgi_middleware(
     guard=_access_guard(),
     max_body_bytes=settings.max_body_bytes,
     lean=settings.lean_http,
+    log_every_request=settings.request_log == "all",
 )

@@ -50,10 +50,17 @@ class ScoringHTTP:
     """ASGI middleware in front of the BentoML app (see the module docstring)."""
 
     def __init__(
-        self, app: ASGIApp, slot: ScorerSlot, guard: AccessGuard, max_body_bytes: int, lean: bool
+        self,
+        app: ASGIApp,
+        slot: ScorerSlot,
+        guard: AccessGuard,
+        max_body_bytes: int,
+        lean: bool,
+        log_every_request: bool,
     ) -> None:
         self.app, self.slot, self.guard = app, slot, guard
         self.max_body_bytes, self.lean = max_body_bytes, lean
+        self.log_every_request = log_every_request
         routes = (*ENDPOINTS, "model_info") if lean else ()
         self._routes = {f"/{name}": name for name in routes}
 
@@ -72,18 +79,45 @@ class ScoringHTTP:
                     405, {"error": "method not allowed", "detail": "use POST"}, {"Allow": "POST"}
                 )
         except ErrorResponse as refused:
-            _log_request(scope, refused.status, None, started)
+            self._log(scope, refused.status, started)
             body = orjson.dumps(refused.body)
             return await _respond(send, refused.status, body, request_id, refused.headers)
         endpoint = self._routes.get(scope["path"]) if scope["method"] == "POST" else None
         if endpoint is None:
             status = await self._pass_through(scope, receive, send, request_id)
-            _log_request(scope, status, None, started)
+            self._log(scope, status, started)
         else:
             # Logged (like audited) before the answer leaves, so no answer goes unrecorded.
             status, payload, records = await self._score(endpoint, scope, receive, started)
-            _log_request(scope, status, records, started)
+            version = payload.get("model_version") or payload.get("tag")
+            self._log(scope, status, started, records, version)
             await _respond(send, status, orjson.dumps(payload), request_id)
+
+    def _log(
+        self,
+        scope: dict[str, Any],
+        status: int,
+        started: float,
+        records: int | None = None,
+        model_version: str | None = None,
+    ) -> None:
+        """One JSON line per request (per failed request with `request_log: errors`)."""
+        if status < 400 and not self.log_every_request:
+            return
+        logger.log(
+            logging.INFO if status < 500 else logging.ERROR,
+            "request",
+            extra={
+                "request_id": scope["state"]["request_id"],
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "outcome": _outcome(status),
+                "records": records,
+                "model_version": model_version,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            },
+        )
 
     async def _pass_through(self, scope: Any, receive: Any, send: Any, request_id: bytes) -> int:
         status = 500
@@ -119,18 +153,12 @@ class ScoringHTTP:
             return 500, {"error": "internal error", "detail": "see the server log"}, None
 
 
-def _log_request(scope: dict[str, Any], status: int, records: int | None, started: float) -> None:
-    logger.info(
-        "request",
-        extra={
-            "request_id": scope["state"]["request_id"],
-            "method": scope["method"],
-            "path": scope["path"],
-            "status": status,
-            "records": records,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-        },
-    )
+def _outcome(status: int) -> str:
+    if status < 400:
+        return "ok"
+    if status == 503:
+        return "unavailable"
+    return "rejected" if status < 500 else "error"
 
 
 def _check_content_type(scope: dict[str, Any]) -> None:

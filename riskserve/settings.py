@@ -115,6 +115,7 @@ class Settings(_Strict):
     batching: Batching
     parity_tolerance: float = Field(gt=0)
     log_dir: Path
+    request_log: Literal["all", "errors"]
     audit: Audit
     live_psi: LivePSI
     security: Security

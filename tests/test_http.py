@@ -14,7 +14,7 @@ from riskserve.backends import SklearnBackend
 from riskserve.settings import load_settings
 from riskserve.specs import SPECS
 from tests.cases import BAD_RECORDS, EXAMPLE, NON_FINITE_BODIES, record
-from tests.server import fire
+from tests.server import Server, fire
 from training.data import generate_credit
 
 pytestmark = pytest.mark.slow
@@ -150,6 +150,7 @@ def test_client_errors_are_one_json_line_without_traceback(server):
     lines = {r.get("request_id"): r for r in server.json_logs()}
     assert lines["bad-single"]["status"] == lines["bad-batch"]["status"] == 400
     assert lines["bad-single"]["level"] == "INFO"
+    assert lines["bad-single"]["outcome"] == "rejected"
     assert "Traceback" not in server.log()
 
 
@@ -163,7 +164,10 @@ def test_request_id_is_taken_or_made_and_returned(server):
     probe = httpx.get(f"{server.url}/readyz", headers={"x-request-id": "probe-1"})
     assert probe.headers["x-request-id"] == "probe-1"
     logged = {r["request_id"]: r for r in server.json_logs() if "request_id" in r}
-    assert logged["req-42.a:b"]["path"] == "/predict" and logged["req-42.a:b"]["records"] == 1
+    line = logged["req-42.a:b"]
+    assert (line["path"], line["records"], line["outcome"]) == ("/predict", 1, "ok")
+    assert line["model_version"].startswith("credit_model:") and line["latency_ms"] > 0
+    assert line["level"] == "INFO" and line["timestamp"]
     assert logged["probe-1"]["path"] == "/readyz"
 
 
@@ -275,3 +279,11 @@ def test_service_metrics(server):
     assert count and float(count.group(1)) >= 600
     decided = re.findall(r'riskserve_decisions_total\{[^}]*\} (\S+)', text)
     assert sum(float(v) for v in decided) >= 600
+
+
+def test_request_log_errors_only(trained_model, tmp_path):
+    with Server.source(tmp_path, request_log="errors") as srv:
+        post(srv, "/predict", json=EXAMPLE, headers={"x-request-id": "fine"})
+        post(srv, "/predict", json=record(age=1), headers={"x-request-id": "broken"})
+        logged = {r.get("request_id") for r in srv.json_logs()}
+    assert "broken" in logged and "fine" not in logged

@@ -25,6 +25,7 @@ from benchmarks.loadgen import run_wrk
 from benchmarks.meta import describe_run
 from benchmarks.report import evaluate_targets, write_report
 from benchmarks.servers import MB, SERVER_CPU, Server, TreeMonitor, free_port, pinned, role
+from riskserve.settings import write_derived_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -123,12 +124,11 @@ def variants(config: dict[str, Any]) -> list[Variant]:
 def write_config(variant: Variant, folder: Path) -> Path:
     """A copy of the configuration as it is now (the service may have changed since the run
     began) with the variant's keys changed and logs kept aside."""
-    changed = read_config()
-    changed["riskserve"].update(variant.overrides)
-    changed["riskserve"]["log_dir"] = str(folder / "logs" / slug(variant.name))
-    path = folder / f"configuration-{slug(variant.name)}.yaml"
-    path.write_text(yaml.safe_dump(changed, sort_keys=False))
-    return path
+    return write_derived_config(
+        folder / f"configuration-{slug(variant.name)}.yaml",
+        **variant.overrides,
+        log_dir=str(folder / "logs" / slug(variant.name)),
+    )
 
 
 def read_config() -> dict[str, Any]:

@@ -21,11 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from benchmarks.loadgen import LUA_SCRIPT, TIMEOUT_S, parse_wrk, run_wrk
 from benchmarks.payloads import write_body
 from benchmarks.servers import LOAD_CPU, MB, SERVER_CPU, Server, free_port, pinned, role
+from riskserve.settings import write_derived_config
 from riskserve.specs import SPECS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,10 +50,9 @@ def _paced_window(url: str, body: Path, seconds: int, pause_ms: float) -> dict[s
 
 def soak(total_s: int, window_s: int, load: float, workdir: Path) -> dict[str, Any]:
     """Run the soak and return its figures."""
-    config = yaml.safe_load((ROOT / "configuration.yaml").read_text())
-    config["riskserve"]["log_dir"] = str(workdir / "logs")
-    config_path = workdir / "configuration.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    config_path = write_derived_config(
+        workdir / "configuration.yaml", log_dir=str(workdir / "logs")
+    )
     body = write_body(workdir, "predict", dict(SPECS["credit_model"].example))
     port = free_port()
     argv = [BENTOML, "serve", "service:CreditAPI", "--host", "127.0.0.1", "--port", str(port)]

@@ -8,6 +8,7 @@ whose batchable `score` merges concurrent single requests by adaptive micro-batc
 """
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -161,28 +162,26 @@ class CreditAPI:
         if scoring.scorer is not None:
             scoring.scorer.audit.close()
 
-    async def _answer(
-        self, endpoint: str, records: list[Any], ctx: bentoml.Context | None
-    ) -> Response:
+    async def _reply(self, produce: Callable[[Scorer], Awaitable[dict[str, Any]]]) -> Response:
+        """The JSON answer `produce` gives, or the error it raises (as the lean path does)."""
         try:
             if scoring.scorer is None:
                 raise ErrorResponse(503, {"error": "model not ready", "detail": self.problem})
-            if ctx is None:
-                payload = await scoring.scorer.describe()
-            else:
-                state = ctx.request.state
-                payload = await scoring.scorer.score(
-                    endpoint, records, state.request_id, state.started
-                )
-            status = 200
+            payload, status = await produce(scoring.scorer), 200
         except ErrorResponse as exc:
             payload, status = exc.body, exc.status
         return Response(orjson.dumps(payload), status, media_type="application/json")
 
+    async def _score(self, endpoint: str, records: list[Any], ctx: bentoml.Context) -> Response:
+        state = ctx.request.state  # request id and start time, set by the HTTP layer
+        return await self._reply(
+            lambda scorer: scorer.score(endpoint, records, state.request_id, state.started)
+        )
+
     @bentoml.api
     async def predict(self, application: Application, /, ctx: bentoml.Context) -> Prediction:  # type: ignore[valid-type]
         """Score one credit application."""
-        return await self._answer("predict", [application], ctx)
+        return await self._score("predict", [application], ctx)
 
     @bentoml.api
     async def predict_batch(
@@ -194,13 +193,13 @@ class CreditAPI:
         ctx: bentoml.Context,
     ) -> BatchPrediction:
         """Score up to `max_batch_records` applications in one call, in order."""
-        return await self._answer("predict_batch", records, ctx)
+        return await self._score("predict_batch", records, ctx)
 
     @bentoml.api
     async def model_info(self) -> dict[str, Any]:
         """The served model (tag, creation time, metrics, feature spec, backend, parity)
         and the decision settings applied to its probabilities."""
-        return await self._answer("model_info", [], None)
+        return await self._reply(lambda scorer: scorer.describe())
 
 
 def _access_guard() -> AccessGuard:

@@ -267,6 +267,7 @@ def test_every_layout_and_path_gives_the_same_answers(server, runner_server,
         assert errors[0]["loc"] == ["records", 1, "age"]
     assert post(runner_server, "/model_info").json()["layout"] == "runner"
     assert post(server, "/model_info").json()["layout"] == "inprocess"
+    assert post(bentoml_path_server, "/model_info").json() == post(server, "/model_info").json()
 
 
 def test_service_metrics(server):

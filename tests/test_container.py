@@ -176,7 +176,10 @@ def built(trained_model) -> Iterator[tuple[str, Path]]:
         yield os.environ["RISKSERVE_IMAGE"], MODELS_STORE
         return
     home = Path(os.environ["BENTOML_HOME"])
-    done = subprocess.run(["make", "image", f"BENTOML_HOME={home}"], cwd=ROOT,
+    # --no-print-directory: under `make test` this is a sub-make, which would otherwise
+    # print "make[1]: Leaving directory ..." after the image name.
+    done = subprocess.run(["make", "--no-print-directory", "image", f"BENTOML_HOME={home}"],
+                          cwd=ROOT,
                           capture_output=True, text=True, timeout=BUILD_TIMEOUT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     image = done.stdout.strip().splitlines()[-1]

@@ -95,10 +95,12 @@ class LiveMetrics:
         """Record which model version this worker serves."""
         self._model_info.labels(self.model, model_version, backend).set(1)
 
-    def observe(self, features: np.ndarray, decisions: list[dict[str, Any]]) -> None:
+    def observe(
+        self, features: np.ndarray, probabilities: np.ndarray, categories: list[str]
+    ) -> None:
         """Count decisions, keep the rows for live PSI, refresh PSI when due."""
-        observe_many(self._probability, np.array([d["probability_of_default"] for d in decisions]))
-        for category, n in Counter(d["risk_category"] for d in decisions).items():
+        observe_many(self._probability, probabilities)
+        for category, n in Counter(categories).items():
             self._decisions[category].inc(n)
         if self._reference is None:
             return

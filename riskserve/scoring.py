@@ -90,15 +90,6 @@ class Scorer:
         self.spec, self.settings, self.source = spec, settings, source
         self.audit, self.metrics = audit, metrics
 
-    def decisions(self, probabilities: np.ndarray) -> list[dict[str, Any]]:
-        """The response fields of each record, by the configured threshold and bands."""
-        threshold = self.settings.decision_threshold
-        categories = self.settings.risk_bands.categories(probabilities)
-        return [
-            {"prediction": int(p >= threshold), "probability_of_default": p, "risk_category": c}
-            for p, c in zip(probabilities.tolist(), categories, strict=True)
-        ]
-
     async def model_info(self) -> dict[str, Any]:
         """The served model's description, or a 503 saying why there is none."""
         info = await self.source.info()
@@ -124,18 +115,24 @@ class Scorer:
         info = await self.model_info()
         features = self.spec.to_matrix(records)
         probabilities = await self.source.probabilities(features, endpoint == "predict_batch")
-        decisions = self.decisions(probabilities)
+        values = probabilities.tolist()
+        categories = self.settings.risk_bands.categories(probabilities)
+        threshold = self.settings.decision_threshold
+        decisions = [
+            {"prediction": int(p >= threshold), "probability_of_default": p, "risk_category": c}
+            for p, c in zip(values, categories, strict=True)
+        ]
         latency_ms = (time.perf_counter() - started) * 1000
         self.audit.write(
             request_id=request_id,
             model_version=info["tag"],
             endpoint=endpoint,
             records=[r.__dict__ for r in records],
-            probabilities=probabilities.tolist(),
+            probabilities=values,
             decisions=decisions,
             latency_ms=latency_ms,
         )
-        self.metrics.observe(features, decisions)
+        self.metrics.observe(features, probabilities, categories)
         if endpoint == "predict":
             return {**decisions[0], "model_version": info["tag"]}
         return {"results": decisions, "model_version": info["tag"], "latency_ms": latency_ms}

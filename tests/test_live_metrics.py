@@ -27,22 +27,23 @@ def metrics(trained_model) -> LiveMetrics:
                        reference=reference, feature_names=CREDIT.feature_names)
 
 
-def _decisions(n: int) -> list[dict]:
-    return [{"probability_of_default": 0.7, "risk_category": "High"}] * n
+def _decisions(n: int) -> tuple[np.ndarray, list[str]]:
+    """Probabilities and categories of n records scored 0.7 (High)."""
+    return np.full(n, 0.7), ["High"] * n
 
 
 def test_psi_stays_low_for_training_data_and_rises_under_drift(metrics, trained_model):
     rows = reference_rows(Path(trained_model.path), CREDIT, "servable")
-    metrics.observe(rows[:400], _decisions(400))
+    metrics.observe(rows[:400], *_decisions(400))
     assert _value("riskserve_feature_psi", feature="age") is None  # below min_rows
-    metrics.observe(rows[400:1400], _decisions(1000))
+    metrics.observe(rows[400:1400], *_decisions(1000))
     assert _value("riskserve_feature_psi_window_rows") == 1000
     for name in CREDIT.feature_names:
         assert _value("riskserve_feature_psi", feature=name) < 0.1
 
     drifted = rows[:1000].copy()
     drifted[:, CREDIT.feature_names.index("loan_amount")] += 30000
-    metrics.observe(drifted, _decisions(1000))
+    metrics.observe(drifted, *_decisions(1000))
     assert _value("riskserve_feature_psi", feature="loan_amount") > 0.25
     assert _value("riskserve_feature_psi", feature="age") < 0.1
 
@@ -50,7 +51,7 @@ def test_psi_stays_low_for_training_data_and_rises_under_drift(metrics, trained_
 def test_window_wraps_around(metrics, trained_model):
     rows = reference_rows(Path(trained_model.path), CREDIT, "servable")
     for start in range(0, 1500, 300):  # chunks that straddle the end of the ring
-        metrics.observe(rows[start : start + 300], _decisions(300))
+        metrics.observe(rows[start : start + 300], *_decisions(300))
     assert _value("riskserve_feature_psi_window_rows") == 1000
     assert _value("riskserve_feature_psi", feature="loan_amount") < 0.1
 
@@ -58,7 +59,7 @@ def test_window_wraps_around(metrics, trained_model):
 def test_decisions_and_probabilities_counted(metrics):
     before = _value("riskserve_decisions_total", risk_category="High") or 0
     count = _value("riskserve_probability_count") or 0
-    metrics.observe(np.zeros((3, 7)), _decisions(3))
+    metrics.observe(np.zeros((3, 7)), *_decisions(3))
     assert _value("riskserve_decisions_total", risk_category="High") == before + 3
     assert _value("riskserve_probability_count") == count + 3
 

@@ -12,8 +12,6 @@ import html
 import io
 import itertools
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from riskserve import psi
+from riskserve.files import write_atomically
 
 REFERENCE_COLOR = "#4c72b0"
 CURRENT_COLOR = "#dd8452"
@@ -63,21 +62,8 @@ def write_reports(
         name: _plot(reference[name], values, bins[name], result["features"][name])
         for name, values in current.items()
     }
-    _atomic_write(out / "drift.html", _html(result, plots))
-    _atomic_write(out / "drift.json", json.dumps(result, indent=2) + "\n")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write a sibling temporary file, then rename it over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the report from a web server
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(out / "drift.html", _html(result, plots))
+    write_atomically(out / "drift.json", json.dumps(result, indent=2) + "\n")
 
 
 def _number(value: float) -> str:

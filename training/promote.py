@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from riskserve.files import write_atomically
 from riskserve.settings import config_path, parse_settings
 from riskserve.specs import spec_for_tag
 
@@ -28,13 +27,6 @@ _MODEL_TAG_LINE = re.compile(r"^(?P<indent>\s+model_tag:\s*)(?P<tag>\S+)(?P<rest
 
 class PromotionError(RuntimeError):
     """The promotion or rollback cannot be done; the message says why."""
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as f:
-        f.write(text)
-    os.replace(temp, path)
 
 
 def _history_path(config: Path) -> Path:
@@ -62,7 +54,7 @@ def _set_model_tag(config: Path, tag: str) -> None:
     if len(_MODEL_TAG_LINE.findall(text)) != 1:
         raise PromotionError(f"{config}: expected exactly one `model_tag:` line")
     updated = _MODEL_TAG_LINE.sub(lambda m: f"{m['indent']}{tag}{m['rest']}", text)
-    _write_atomically(config, updated)
+    write_atomically(config, updated)
     parse_settings(config)  # still a valid configuration
 
 
@@ -78,7 +70,7 @@ def promote(tag: str, config: Path) -> str:
         entries.append({"tag": _resolve(current), "at": None})
     entries.append({"tag": new, "at": datetime.now(UTC).isoformat(timespec="seconds")})
     _set_model_tag(config, new)
-    _write_atomically(_history_path(config), json.dumps(history, indent=2))
+    write_atomically(_history_path(config), json.dumps(history, indent=2))
     return new
 
 
@@ -92,7 +84,7 @@ def rollback(config: Path) -> str:
     entries.pop()
     previous = _resolve(entries[-1]["tag"])
     _set_model_tag(config, previous)
-    _write_atomically(_history_path(config), json.dumps(history, indent=2))
+    write_atomically(_history_path(config), json.dumps(history, indent=2))
     return previous
 
 

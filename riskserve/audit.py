@@ -34,8 +34,11 @@ class AuditUnavailable(RuntimeError):
 class AuditLog:
     """Appends audit records to `<folder>/audit-<host>-<pid>.jsonl`, rotating by size."""
 
-    def __init__(self, folder: Path, spec: ModelSpec, max_bytes: int) -> None:
+    def __init__(
+        self, folder: Path, spec: ModelSpec, max_bytes: int, cutoffs: dict[str, float]
+    ) -> None:
         self.max_bytes = max_bytes
+        self.cutoffs = cutoffs  # in force, on every line
         self._sensitive = frozenset(f.name for f in spec.features if f.sensitive)
         key = os.environ.get(AUDIT_KEY_ENV, "").encode()
         self._key = key or None
@@ -86,6 +89,7 @@ class AuditLog:
                     "features": self.features(record),
                     "probability": p,
                     "decision": decision,
+                    "cutoffs": self.cutoffs,
                     "latency_ms": latency_ms,
                 },
                 option=orjson.OPT_APPEND_NEWLINE,

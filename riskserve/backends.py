@@ -1,6 +1,7 @@
 """Inference backends: interchangeable scorers of a float64 feature matrix.
 
-Each takes the store entry's folder and answers `predict_proba(X) -> p(positive)`;
+Each takes the store entry's folder and answers `predict_proba(X)`: one probability per
+class, in the spec's label order;
 `configuration.yaml` picks one by name. The runner loads both to check their parity.
 """
 
@@ -20,7 +21,7 @@ ONNX_PROBABILITIES = "probabilities"
 
 
 class Backend(Protocol):
-    """Scores rows of features (float64, spec column order) as positive-class probabilities."""
+    """Scores rows of features (float64, spec column order) as class probabilities."""
 
     name: str
 
@@ -41,9 +42,9 @@ class OnnxBackend:
         )
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """Positive-class probabilities, as float64."""
+        """Class probabilities [N, classes], as float64."""
         (probabilities,) = self._session.run([ONNX_PROBABILITIES], {ONNX_INPUT: features})
-        return probabilities[:, 1].astype(np.float64)
+        return probabilities.astype(np.float64)
 
 
 class SklearnBackend:
@@ -56,8 +57,8 @@ class SklearnBackend:
         self._pipeline = joblib.load(folder / PIPELINE_FILE)
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """Positive-class probabilities, as float64."""
-        return self._pipeline.predict_proba(features)[:, 1]
+        """Class probabilities [N, classes], as float64."""
+        return self._pipeline.predict_proba(features)
 
 
 BACKENDS: dict[str, type[OnnxBackend] | type[SklearnBackend]] = {

@@ -1,9 +1,10 @@
-"""The lean HTTP layer: request ids, request logs and the scoring routes, in raw ASGI.
+"""The HTTP layer: request ids, request logs and the scoring routes, in raw ASGI.
 
 BentoML's per-request pipeline (routing, request context, IO descriptors, thread
 hand-offs) costs more than scoring a record with ONNX Runtime. This middleware answers
-`POST /predict` and `POST /predict_batch` itself with the same `Scorer` the BentoML
-methods use, and passes every other request to BentoML. For every request it assigns
+`POST /predict`, `/predict_batch` and `/model_info` itself, in every layout, with the
+contract's validator and the one `Scorer`; BentoML's typed methods declare those routes
+(OpenAPI, clients) and serve everything else. For every request it assigns
 the request id (taken from `X-Request-ID` when well-formed), returns it in the response
 headers, puts it in `scope["state"]` for the BentoML methods, and writes one JSON log line.
 """
@@ -20,9 +21,9 @@ from typing import Any
 import orjson
 
 from riskserve.access import AccessGuard
+from riskserve.contract import Contract
 from riskserve.errors import ErrorResponse
 from riskserve.scoring import ENDPOINTS, Scorer
-from riskserve.validation import RecordValidator
 
 logger = logging.getLogger("riskserve.http")
 
@@ -35,7 +36,7 @@ class ScorerSlot:
     """Filled by the API service once its scorer exists (middleware is built before it)."""
 
     scorer: Scorer | None = None
-    validator: RecordValidator | None = None
+    contract: Contract | None = None
 
 
 def request_id_of(scope: dict[str, Any]) -> bytes:
@@ -55,14 +56,12 @@ class ScoringHTTP:
         slot: ScorerSlot,
         guard: AccessGuard,
         max_body_bytes: int,
-        lean: bool,
         log_every_request: bool,
     ) -> None:
         self.app, self.slot, self.guard = app, slot, guard
-        self.max_body_bytes, self.lean = max_body_bytes, lean
+        self.max_body_bytes = max_body_bytes
         self.log_every_request = log_every_request
-        routes = (*ENDPOINTS, "model_info") if lean else ()
-        self._routes = {f"/{name}": name for name in routes}
+        self._routes = {f"/{name}": name for name in (*ENDPOINTS, "model_info")}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -135,15 +134,15 @@ class ScoringHTTP:
     async def _score(
         self, endpoint: str, scope: Any, receive: Any, started: float
     ) -> tuple[int, dict[str, Any], int | None]:
-        scorer, validator = self.slot.scorer, self.slot.validator
+        scorer, contract = self.slot.scorer, self.slot.contract
         try:
-            if scorer is None or validator is None:
+            if scorer is None or contract is None:
                 raise ErrorResponse(503, {"error": "service starting", "detail": "retry shortly"})
             if endpoint == "model_info":  # takes no input: any body is ignored
                 return 200, await scorer.describe(), None
             _check_content_type(scope)
             body = await _read_body(scope, receive, self.max_body_bytes)
-            records = validator.one(body) if endpoint == "predict" else validator.batch(body)
+            records = contract.one(body) if endpoint == "predict" else contract.many(body)
             request_id = scope["state"]["request_id"]
             return 200, await scorer.score(endpoint, records, request_id, started), len(records)
         except ErrorResponse as exc:

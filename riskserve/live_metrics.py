@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from riskserve.psi import bin_fractions, psi
-from riskserve.settings import RISK_CATEGORIES
 
 PROBABILITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
@@ -44,6 +43,7 @@ class LiveMetrics:
     def __init__(
         self,
         model: str,
+        decisions: tuple[str, ...],
         window: int,
         min_rows: int,
         interval_seconds: float,
@@ -55,14 +55,15 @@ class LiveMetrics:
         self.model = model
         self._probability = prom.Histogram(
             "riskserve_probability",
-            "Scored probabilities of the positive class (default, fraud).",
+            "Scored probability: of the positive class (binary), of the predicted class "
+            "(multiclass).",
             ["model"],
             buckets=PROBABILITY_BUCKETS,
         ).labels(model)
-        decisions = prom.Counter(
-            "riskserve_decisions", "Scored records by risk category.", ["model", "risk_category"]
+        counter = prom.Counter(
+            "riskserve_decisions", "Scored records by decision.", ["model", "decision"]
         )
-        self._decisions = {c: decisions.labels(model, c) for c in RISK_CATEGORIES}
+        self._decisions = {label: counter.labels(model, label) for label in decisions}
         self._model_info = prom.Gauge(
             "riskserve_model_info",
             "1 for the model version (and backend) this worker serves.",
@@ -95,13 +96,11 @@ class LiveMetrics:
         """Record which model version this worker serves."""
         self._model_info.labels(self.model, model_version, backend).set(1)
 
-    def observe(
-        self, features: np.ndarray, probabilities: np.ndarray, categories: list[str]
-    ) -> None:
+    def observe(self, features: np.ndarray, probabilities: np.ndarray, labels: list[str]) -> None:
         """Count decisions, keep the rows for live PSI, refresh PSI when due."""
         observe_many(self._probability, probabilities)
-        for category, n in Counter(categories).items():
-            self._decisions[category].inc(n)
+        for label, n in Counter(labels).items():
+            self._decisions[label].inc(n)
         if self._reference is None:
             return
         with self._lock:

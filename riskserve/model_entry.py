@@ -1,7 +1,8 @@
 """A trained model's store entry: what it holds, and loading it safely for serving.
 
 Training writes one BentoML model-store entry per version holding the fitted pipeline,
-the ONNX graph, the feature spec and a reference sample of the training features.
+the ONNX graph, the model's spec (the contract serving reads), a reference sample of the
+training features and the report of data rows rejected at training time.
 Loading never raises a traceback at the operator: every failure becomes a
 `ModelUnavailable` with one line saying what is wrong and what to do.
 """
@@ -18,9 +19,10 @@ import numpy as np
 
 from riskserve import psi
 from riskserve.backends import BACKENDS, Backend
-from riskserve.spec import ModelSpec
+from riskserve.spec import ModelSpec, SpecError, load_spec
 
-SPEC_FILE = "feature_spec.json"
+SPEC_FILE = "spec.yaml"
+REJECTS_FILE = "data_rejects.csv"
 REFERENCE_FILE = "reference.csv"
 REFERENCE_PROBABILITIES_FILE = "reference_probabilities.npy"
 # Per population and feature: PSI bin edges cut at the reference deciles, and the
@@ -30,7 +32,7 @@ DRIFT_REFERENCE_FILE = "drift_reference.json"
 # bound and rule holds); the service only ever sees those, so live traffic and the
 # audit log are compared with them.
 POPULATIONS = ("training", "servable")
-TRAIN_HINT = "train it with `make train` (or `python -m training`)"
+TRAIN_HINT = "train it with `make train SPEC=<spec.yaml>` (or `python -m training`)"
 
 
 class ModelUnavailable(RuntimeError):
@@ -42,6 +44,7 @@ class LoadedModel:
     """A verified model ready to score, with what `model_info` reports about it."""
 
     tag: str
+    spec: ModelSpec
     backend: Backend
     info: dict[str, Any]
 
@@ -68,11 +71,25 @@ def read_reference(folder: Path, spec: ModelSpec) -> np.ndarray:
     return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
 
 
+def bin_edges(spec: ModelSpec, name: str, reference: np.ndarray) -> np.ndarray:
+    """PSI bins of a feature: reference deciles for numbers, one bin per value otherwise.
+
+    Categories are coded 0..k-1 in the matrix and booleans 0/1, so edges half-way
+    between codes give each value its own bin.
+    """
+    feature = spec.feature(name)
+    if feature.kind == "category":
+        return np.arange(len(feature.values or ()) - 1) + 0.5
+    if feature.kind == "bool":
+        return np.array([0.5])
+    return psi.decile_edges(reference)
+
+
 def drift_profile(spec: ModelSpec, features: np.ndarray) -> dict[str, dict[str, list[float]]]:
-    """Per feature, its reference decile `edges` and the reference's bin `fractions`."""
+    """Per feature, its reference bin `edges` and the reference's bin `fractions`."""
     profile = {}
     for name, column in zip(spec.feature_names, features.T, strict=True):
-        edges = psi.decile_edges(column)
+        edges = bin_edges(spec, name, column)
         fractions = psi.bin_fractions(column, edges)
         profile[name] = {"edges": edges.tolist(), "fractions": fractions.tolist()}
     return profile
@@ -122,13 +139,16 @@ def declare_model(tag: str) -> Any:
 
 
 def write_reference_probabilities(folder: Path, probabilities: np.ndarray) -> None:
-    """The fitted pipeline's own probabilities for the reference sample, in row order."""
+    """The fitted pipeline's own class probabilities for the reference sample, in row order."""
     np.save(folder / REFERENCE_PROBABILITIES_FILE, probabilities.astype(np.float64))
 
 
-def load_model(
-    stored: Any, tag: str, spec: ModelSpec, backend: str, tolerance: float
-) -> LoadedModel:
+def read_spec(folder: Path) -> ModelSpec:
+    """The spec stored with a model: the contract it was trained (and is served) with."""
+    return load_spec(folder / SPEC_FILE)
+
+
+def load_model(stored: Any, tag: str, backend: str, tolerance: float) -> LoadedModel:
     """Load a store entry (`bentoml.models.Model`, or None if absent) and verify it.
 
     The served backend must reproduce, within `tolerance`, the probabilities the fitted
@@ -141,18 +161,14 @@ def load_model(
     folder = Path(stored.path)
     name = str(stored.tag)
     try:
-        stored_spec = json.loads((folder / SPEC_FILE).read_text())
-        if stored_spec != spec.to_json():
-            raise ModelUnavailable(
-                f"model {name} was trained with a different feature spec than this code "
-                f"serves; {TRAIN_HINT}"
-            )
+        spec = read_spec(folder)
         served = BACKENDS[backend](folder)
         reference = read_reference(folder, spec)
         expected = np.load(folder / REFERENCE_PROBABILITIES_FILE)
         parity = float(np.max(np.abs(served.predict_proba(reference) - expected)))
-    except ModelUnavailable:
-        raise
+    except SpecError as exc:
+        problems = str(exc).replace("\n", "; ")
+        raise ModelUnavailable(f"model {name}: unusable {SPEC_FILE} ({problems}); {TRAIN_HINT}") from None
     except Exception as exc:  # any unreadable or corrupt file: report it, don't crash
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise ModelUnavailable(
@@ -169,18 +185,16 @@ def load_model(
         "backend": backend,
         "parity": {"max_abs_diff": parity, "tolerance": tolerance, "rows": len(reference)},
         "metadata": dict(stored.info.metadata),
-        "feature_spec": stored_spec,
+        "spec": spec.to_json(),
     }
-    return LoadedModel(tag=name, backend=served, info=info)
+    return LoadedModel(tag=name, spec=spec, backend=served, info=info)
 
 
-def load_or_explain(stored: Any, settings: Any, spec: ModelSpec) -> tuple[LoadedModel | None, str]:
+def load_or_explain(stored: Any, settings: Any) -> tuple[LoadedModel | None, str]:
     """`load_model` for a serving process: the model, or None and the logged reason."""
     logger = logging.getLogger("riskserve")
     try:
-        loaded = load_model(
-            stored, settings.model_tag, spec, settings.backend, settings.parity_tolerance
-        )
+        loaded = load_model(stored, settings.model_tag, settings.backend, settings.parity_tolerance)
     except ModelUnavailable as exc:
         logger.error("riskserve not ready: %s", exc)
         return None, str(exc)

@@ -1,7 +1,6 @@
 """The scoring path: validated records in, decisions out, every decision audited.
 
-One `Scorer` serves both the lean HTTP layer and the BentoML API methods, so the two
-ways into the service cannot drift apart. Where the probabilities come from is a
+One `Scorer` answers every scoring route. Where the probabilities come from is a
 `ModelSource`: the model loaded in this process, or the runner service behind
 BentoML's adaptive batching (configuration's `layout`).
 """
@@ -17,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from riskserve.audit import AuditLog
+from riskserve.decisions import Policy
 from riskserve.errors import ErrorResponse
 from riskserve.live_metrics import LiveMetrics
 from riskserve.model_entry import LoadedModel
@@ -36,7 +36,7 @@ class ModelSource(Protocol):
         ...
 
     async def probabilities(self, features: np.ndarray, whole_batch: bool) -> np.ndarray:
-        """Positive-class probabilities for the rows."""
+        """Class probabilities [rows, classes] for the rows."""
         ...
 
 
@@ -82,12 +82,13 @@ class Scorer:
     def __init__(
         self,
         spec: ModelSpec,
+        policy: Policy,
         settings: Settings,
         source: ModelSource,
         audit: AuditLog,
         metrics: LiveMetrics,
     ) -> None:
-        self.spec, self.settings, self.source = spec, settings, source
+        self.spec, self.policy, self.settings, self.source = spec, policy, settings, source
         self.audit, self.metrics = audit, metrics
 
     async def model_info(self) -> dict[str, Any]:
@@ -103,8 +104,7 @@ class Scorer:
         return {
             **await self.model_info(),
             "layout": settings.layout,
-            "decision_threshold": settings.decision_threshold,
-            "risk_bands": settings.risk_bands.model_dump(),
+            "decision": self.policy.describe(),
             "max_batch_records": settings.max_batch_records,
         }
 
@@ -115,24 +115,18 @@ class Scorer:
         info = await self.model_info()
         features = self.spec.to_matrix(records)
         probabilities = await self.source.probabilities(features, endpoint == "predict_batch")
-        values = probabilities.tolist()
-        categories = self.settings.risk_bands.categories(probabilities)
-        threshold = self.settings.decision_threshold
-        decisions = [
-            {"prediction": int(p >= threshold), "probability_of_default": p, "risk_category": c}
-            for p, c in zip(values, categories, strict=True)
-        ]
+        decisions, labels, scored = self.policy.decide(probabilities)
         latency_ms = (time.perf_counter() - started) * 1000
         self.audit.write(
             request_id=request_id,
             model_version=info["tag"],
             endpoint=endpoint,
             records=[r.__dict__ for r in records],
-            probabilities=values,
+            probabilities=scored.tolist(),
             decisions=decisions,
             latency_ms=latency_ms,
         )
-        self.metrics.observe(features, probabilities, categories)
+        self.metrics.observe(features, scored, labels)
         if endpoint == "predict":
             return {**decisions[0], "model_version": info["tag"]}
         return {"results": decisions, "model_version": info["tag"], "latency_ms": latency_ms}

@@ -13,36 +13,17 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_ENV = "RISKSERVE_CONFIG"
-RISK_CATEGORIES = ("Low", "Medium", "High")
+# Serve another model than configuration's model_tag (`make serve MODEL=fraud_model`).
+MODEL_ENV = "RISKSERVE_MODEL"
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RiskBands(_Strict):
-    """Probability cut points: Low below `low_below`, Medium below `medium_below`, else High."""
-
-    low_below: float = Field(gt=0, lt=1)
-    medium_below: float = Field(gt=0, lt=1)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RiskBands:
-        if self.low_below >= self.medium_below:
-            raise ValueError("risk_bands.low_below must be below risk_bands.medium_below")
-        return self
-
-    def categories(self, probabilities: np.ndarray) -> list[str]:
-        """The risk category of each probability (Low below the first cut, and so on)."""
-        cuts = np.array([self.low_below, self.medium_below])
-        index = np.searchsorted(cuts, probabilities, side="right")
-        return [RISK_CATEGORIES[i] for i in index.tolist()]
 
 
 class Batching(_Strict):
@@ -107,9 +88,8 @@ class Settings(_Strict):
     model_tag: str
     backend: Literal["onnx", "sklearn"]
     layout: Literal["inprocess", "runner"]
-    lean_http: bool
-    decision_threshold: float = Field(gt=0, lt=1)
-    risk_bands: RiskBands
+    # Per model name, cut-offs that replace the spec's (see riskserve.decisions).
+    cutoffs: dict[str, dict[str, float]]
     max_batch_records: PositiveInt
     max_body_bytes: PositiveInt
     batching: Batching
@@ -175,5 +155,9 @@ def parse_settings(path: Path) -> Settings:
 
 @functools.cache
 def load_settings() -> Settings:
-    """The process-wide settings (read once)."""
-    return parse_settings(config_path())
+    """The process-wide settings (read once), with `$RISKSERVE_MODEL` applied."""
+    settings = parse_settings(config_path())
+    tag = os.environ.get(MODEL_ENV)
+    if tag:
+        settings = settings.model_copy(update={"model_tag": tag if ":" in tag else f"{tag}:latest"})
+    return settings

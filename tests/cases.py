@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from riskserve.specs import SPECS
+from riskserve.settings import PROJECT_ROOT
+from riskserve.spec import load_spec
 
-EXAMPLE: dict[str, Any] = dict(SPECS["credit_model"].example)
+CREDIT = load_spec(PROJECT_ROOT / "specs" / "credit.yaml")
+FRAUD = load_spec(PROJECT_ROOT / "specs" / "fraud.yaml")
+IRIS = load_spec(PROJECT_ROOT / "specs" / "iris.yaml")
+EXAMPLE: dict[str, Any] = dict(CREDIT.example)
 
 _MISSING = object()
 

@@ -16,33 +16,39 @@ os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 
 import pytest  # noqa: E402
 
-from riskserve.settings import load_settings  # noqa: E402
-from riskserve.specs import SPECS  # noqa: E402
+from riskserve.settings import PROJECT_ROOT, load_settings  # noqa: E402
+from tests.cases import CREDIT, FRAUD, IRIS  # noqa: E402
 from tests.server import Server  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-CREDIT = SPECS["credit_model"]
+ROOT = PROJECT_ROOT
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_HOME, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def trained_model():
-    """The credit model trained once into the private store (default size and seed)."""
-    from training.recipes import RECIPES
+def _train(spec):
     from training.train import train
 
-    settings = load_settings()
-    return train(
-        RECIPES["credit_model"],
-        5000,
-        42,
-        threshold=settings.decision_threshold,
-        tolerance=settings.parity_tolerance,
-        log=lambda _: None,
-    )
+    return train(spec, load_settings().parity_tolerance, log=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def trained_model():
+    """The credit model trained once into the private store (its spec's data)."""
+    return _train(CREDIT)
+
+
+@pytest.fixture(scope="session")
+def fraud_model():
+    """The fraud model trained once into the private store."""
+    return _train(FRAUD)
+
+
+@pytest.fixture(scope="session")
+def iris_model():
+    """The iris model trained once into the private store."""
+    return _train(IRIS)
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +66,16 @@ def runner_server(trained_model, tmp_path_factory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
-def bentoml_path_server(trained_model, tmp_path_factory) -> Iterator[Server]:
-    """The same service answering through BentoML's own request pipeline."""
-    with Server.source(tmp_path_factory.mktemp("bentoml_path"), lean_http=False) as srv:
+def fraud_server(fraud_model, tmp_path_factory) -> Iterator[Server]:
+    """A real `bentoml serve` of the fraud model."""
+    env = {"RISKSERVE_MODEL": "fraud_model"}
+    with Server.source(tmp_path_factory.mktemp("fraud_server"), env=env) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def iris_server(iris_model, tmp_path_factory) -> Iterator[Server]:
+    """A real `bentoml serve` of the iris model."""
+    env = {"RISKSERVE_MODEL": "iris_model"}
+    with Server.source(tmp_path_factory.mktemp("iris_server"), env=env) as srv:
         yield srv

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,11 +14,9 @@ import orjson
 import yaml
 
 from benchmarks import servers
-from benchmarks.servers import free_port
+from benchmarks.servers import free_port, serve_argv
 from deploy.replicas import replica_home
 from riskserve.settings import PROJECT_ROOT, write_derived_config
-
-BENTOML = str(Path(sys.executable).with_name("bentoml"))
 
 
 def fire(url: str, jobs: list[tuple[str, Any, str]], concurrency: int = 32
@@ -79,7 +76,7 @@ class Server(servers.Server):
         if config is not None:
             full_env["RISKSERVE_CONFIG"] = str(config)
         log_path = Path(tempfile.mkstemp(prefix="riskserve-serve-", suffix=".log")[1])
-        argv = [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+        argv = serve_argv(port, target)
         super().__init__(argv, port, "/readyz", full_env, cwd, log_path, timeout)
         self.wait_ready, self.config = wait_ready, config
 
@@ -88,7 +85,7 @@ class Server(servers.Server):
         """Serve the source tree with its own configuration and log folder in `folder`."""
         env = riskserve.pop("env", None)
         wait_ready = riskserve.pop("wait_ready", True)
-        return cls("service:CreditAPI", PROJECT_ROOT, env=env, wait_ready=wait_ready,
+        return cls("service:RiskAPI", PROJECT_ROOT, env=env, wait_ready=wait_ready,
                    config=write_config(folder, **riskserve))
 
     def _wait_ready(self, started: float) -> None:

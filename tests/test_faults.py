@@ -50,7 +50,7 @@ def _answered_and_audited(answers, jobs, audit) -> int:
 def _runner_pids(srv: Server) -> set[int]:
     return {
         p.pid for p in psutil.Process(srv.proc.pid).children(recursive=True)
-        if "CreditRunner" in " ".join(p.cmdline())
+        if "RiskRunner" in " ".join(p.cmdline())
     }
 
 

@@ -10,9 +10,7 @@ from prometheus_client import REGISTRY
 
 from riskserve.live_metrics import LiveMetrics
 from riskserve.model_entry import read_drift_reference, reference_rows
-from riskserve.specs import SPECS
-
-CREDIT = SPECS["credit_model"]
+from tests.cases import CREDIT
 
 
 def _value(name: str, **labels: str) -> float | None:
@@ -23,7 +21,7 @@ def _value(name: str, **labels: str) -> float | None:
 def metrics(trained_model) -> LiveMetrics:
     # Prometheus metrics can be registered once per process.
     reference = read_drift_reference(Path(trained_model.path), CREDIT, "servable")
-    return LiveMetrics("credit_model", window=1000, min_rows=500, interval_seconds=1e-9,
+    return LiveMetrics("credit_model", ("Low", "Medium", "High"), window=1000, min_rows=500, interval_seconds=1e-9,
                        reference=reference, feature_names=CREDIT.feature_names)
 
 
@@ -57,10 +55,10 @@ def test_window_wraps_around(metrics, trained_model):
 
 
 def test_decisions_and_probabilities_counted(metrics):
-    before = _value("riskserve_decisions_total", risk_category="High") or 0
+    before = _value("riskserve_decisions_total", decision="High") or 0
     count = _value("riskserve_probability_count") or 0
     metrics.observe(np.zeros((3, 7)), *_decisions(3))
-    assert _value("riskserve_decisions_total", risk_category="High") == before + 3
+    assert _value("riskserve_decisions_total", decision="High") == before + 3
     assert _value("riskserve_probability_count") == count + 3
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -21,9 +20,7 @@ from riskserve.model_entry import (
     declare_model,
     load_model,
 )
-from riskserve.specs import SPECS
-
-CREDIT = SPECS["credit_model"]
+from tests.cases import CREDIT
 
 
 def _copy(trained_model, tmp_path: Path):
@@ -34,7 +31,7 @@ def _copy(trained_model, tmp_path: Path):
 
 
 def _load(stored, backend="onnx", tolerance=1e-4):
-    return load_model(stored, "credit_model:latest", CREDIT, backend, tolerance)
+    return load_model(stored, "credit_model:latest", backend, tolerance)
 
 
 @pytest.mark.parametrize("backend", ["onnx", "sklearn"])
@@ -44,12 +41,12 @@ def test_loads_verifies_and_describes(trained_model, backend):
     assert loaded.backend.name == backend
     assert loaded.info["parity"]["max_abs_diff"] <= 1e-4
     assert loaded.info["parity"]["rows"] == 4000
-    assert loaded.info["feature_spec"] == CREDIT.to_json()
+    assert loaded.info["spec"] == CREDIT.to_json() and loaded.spec == CREDIT
     assert loaded.info["metadata"]["metrics"]["roc_auc"] > 0.5
 
 
 def test_missing_entry_says_how_to_train():
-    hint = "not in the model store; train it with `make train`"
+    hint = "not in the model store; train it with `make train SPEC=<spec.yaml>`"
     with pytest.raises(ModelUnavailable, match=hint):
         _load(None)
 
@@ -74,22 +71,21 @@ def test_corrupt_file_is_one_line(trained_model, tmp_path, backend, damaged):
     with pytest.raises(ModelUnavailable) as info:
         _load(stored, backend)
     assert "\n" not in str(info.value)
-    assert "unreadable" in str(info.value) or "different feature spec" in str(info.value)
+    assert "unreadable" in str(info.value) or "unusable spec.yaml" in str(info.value)
 
 
 @pytest.mark.parametrize(("backend", "removed"), READ_BY)
 def test_missing_file_is_one_line(trained_model, tmp_path, backend, removed):
     stored = _copy(trained_model, tmp_path)
     (Path(stored.path) / removed).unlink()
-    with pytest.raises(ModelUnavailable, match=rf"unreadable \(.*{removed}"):
+    with pytest.raises(ModelUnavailable, match=rf"(unreadable|unusable).*{removed}"):
         _load(stored, backend)
 
 
 def test_onnx_serving_does_not_import_scikit_learn(trained_model):
     code = (
         "import sys, bentoml; from riskserve.model_entry import load_model;"
-        "from riskserve.specs import CREDIT;"
-        f"load_model(bentoml.models.get('{trained_model.tag}'), 't', CREDIT, 'onnx', 1e-4);"
+        f"load_model(bentoml.models.get('{trained_model.tag}'), 't', 'onnx', 1e-4);"
         "print(sorted(m for m in ('sklearn', 'scipy', 'skl2onnx') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -105,13 +101,12 @@ def test_probabilities_the_pipeline_did_not_give_fail_the_check(trained_model, t
         _load(stored)
 
 
-def test_spec_drift_between_code_and_model_is_refused(trained_model, tmp_path):
+def test_a_spec_that_no_longer_validates_is_refused_with_its_line(trained_model, tmp_path):
     stored = _copy(trained_model, tmp_path)
     spec_file = Path(stored.path) / SPEC_FILE
-    spec = json.loads(spec_file.read_text())
-    spec["features"][0]["le"] = 99
-    spec_file.write_text(json.dumps(spec))
-    with pytest.raises(ModelUnavailable, match="different feature spec"):
+    spec_file.write_text(spec_file.read_text().replace("le: 120", "le: many"))
+    with pytest.raises(ModelUnavailable, match=r"unusable spec.yaml \(.*spec.yaml:\d+: "
+                       r"features\[0\].le: Input should be a valid number"):
         _load(stored)
 
 

@@ -27,7 +27,7 @@ def second_version(trained_model):
 
 
 def _served_version(config) -> str:
-    with Server("service:CreditAPI", ROOT, config=config) as srv:
+    with Server("service:RiskAPI", ROOT, config=config) as srv:
         return httpx.post(f"{srv.url}/predict", json=EXAMPLE, timeout=30).json()["model_version"]
 
 

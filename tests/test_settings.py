@@ -1,33 +1,14 @@
-"""configuration.yaml: validation, risk bands and BentoML's per-service section."""
+"""configuration.yaml: validation, the served model and BentoML's per-service section."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 from pydantic import ValidationError
 
-from riskserve.settings import RiskBands, config_path, load_settings, parse_settings
-
-
-@pytest.mark.parametrize(("p", "category"), [
-    (0.0, "Low"), (0.2999, "Low"), (0.3, "Medium"),
-    (0.5999, "Medium"), (0.6, "High"), (1.0, "High"),
-])
-def test_risk_bands(p, category):
-    assert RiskBands(low_below=0.3, medium_below=0.6).categories(np.array([p])) == [category]
-
-
-def test_risk_bands_vectorised_in_order():
-    bands = RiskBands(low_below=0.3, medium_below=0.6)
-    assert bands.categories(np.array([0.9, 0.1, 0.45])) == ["High", "Low", "Medium"]
-
-
-def test_risk_bands_must_be_ordered():
-    with pytest.raises(ValidationError, match="low_below must be below"):
-        RiskBands(low_below=0.6, medium_below=0.3)
+from riskserve.settings import MODEL_ENV, config_path, load_settings, parse_settings
 
 
 def test_shipped_configuration_is_valid():
@@ -35,7 +16,7 @@ def test_shipped_configuration_is_valid():
     assert settings.model_tag == "credit_model:latest"
     assert settings.backend == "onnx"
     assert settings.log_dir.is_absolute()
-    runner = settings.service_config("CreditRunner")
+    runner = settings.service_config("RiskRunner")
     assert runner["runner_connection"]["max_requests"] >= 10**6
 
 
@@ -68,3 +49,16 @@ def test_unknown_backend_is_an_error(tmp_path):
 def test_relative_log_dir_resolves_against_the_file(tmp_path):
     path = _write(tmp_path, lambda d: d["riskserve"].update(log_dir="here"))
     assert parse_settings(path).log_dir == tmp_path / "here"
+
+
+@pytest.mark.parametrize(("value", "tag"), [("fraud_model", "fraud_model:latest"),
+                                            ("iris_model:abc", "iris_model:abc")])
+def test_model_env_selects_the_served_model(monkeypatch, value, tag):
+    monkeypatch.setenv(MODEL_ENV, value)
+    load_settings.cache_clear()
+    try:
+        assert load_settings().model_tag == tag
+    finally:
+        monkeypatch.delenv(MODEL_ENV)
+        load_settings.cache_clear()
+    assert load_settings().model_tag == "credit_model:latest"

@@ -7,14 +7,16 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 from pydantic import ValidationError
 
-from riskserve.spec import MAX_EXACT_INT, AtMostOtherMinus, Feature, ModelSpec
-from riskserve.specs import SPECS, spec_for_tag
-from tests.cases import BAD_RECORDS, EXAMPLE, record
+from riskserve.settings import PROJECT_ROOT as ROOT
 
-CREDIT = SPECS["credit_model"]
-Application = CREDIT.request_model()
+from riskserve.contract import record_model
+from riskserve.spec import MAX_EXACT_INT, SpecError, load_spec, parse_spec
+from tests.cases import BAD_RECORDS, CREDIT, EXAMPLE, FRAUD, IRIS, record
+
+Application = record_model(CREDIT)
 
 
 def test_example_is_valid_and_kept_exactly():
@@ -86,25 +88,82 @@ def test_spec_json_round_trips():
     data = CREDIT.to_json()
     assert json.loads(json.dumps(data)) == data
     assert [f["name"] for f in data["features"]] == CREDIT.feature_names
-    assert data["rules"] == ["credit_history_length <= age - 18"]
+    assert parse_spec(CREDIT.to_yaml()) == CREDIT
 
 
-def test_spec_rejects_inconsistent_declarations():
-    features = (Feature("a", "int", "A."), Feature("b", "int", "B."))
-    with pytest.raises(ValueError, match="example keys"):
-        ModelSpec("m", "M", features, "y", example={"a": 1})
-    with pytest.raises(ValueError, match="unknown feature"):
-        ModelSpec("m", "M", features, "y", example={"a": 1, "b": 2},
-                  rules=(AtMostOtherMinus("a", "zz", 1),))
-    with pytest.raises(ValueError, match="unknown kind"):
-        Feature("c", "text", "C.")
+def _broken(change: str, to: str) -> str:
+    text = (ROOT / "specs" / "credit.yaml").read_text()
+    assert change in text
+    return text.replace(change, to, 1)
 
 
-def test_spec_for_tag():
-    assert spec_for_tag("credit_model:abc123") is CREDIT
-    assert spec_for_tag("credit_model") is CREDIT
-    with pytest.raises(ValueError, match="unknown model"):
-        spec_for_tag("nope:latest")
+@pytest.mark.parametrize(
+    ("change", "to", "where"),
+    [
+        ("    le: 120\n", "    le: lots\n", ":20: features[0].le: Input should be a valid number"),
+        ('op: "<="', 'op: "=<"', ":57: rules[0].op: Input should be '<', '<=', '>' or '>='"),
+        ("right: age", "right: zip", ":57: rules[0].right: 'zip' is not a numeric feature"),
+        ("  age: 35\n", "  age: 15\n", "example.age: example breaks the spec"),
+        ("task: binary", "task: ternary", "task: Input should be 'binary' or 'multiclass'"),
+        ("positive_label: 1\n", "", "positive_label: a binary model names its positive"),
+        ("    - {label: Medium, below: 0.6}", "    - {label: Medium, below: 0.2}",
+         "decision.levels: `below` must increase"),
+        ("  - name: loan_amount", "  - name: loan amount", "features[6].name: must start with"),
+        ("    kind: float", "    kind: text", "features[2].kind: Input should be"),
+        ("    gt: 0\n", "    gt: 0\n    values: [a, b]\n", "category features (and only they)"),
+    ],
+)
+def test_spec_file_errors_name_line_and_key(change, to, where):
+    with pytest.raises(SpecError) as info:
+        parse_spec(_broken(change, to), "credit.yaml")
+    assert where in str(info.value)
+    assert str(info.value).startswith("credit.yaml:")
+
+
+def test_spec_file_that_is_not_yaml_or_not_a_mapping(tmp_path):
+    with pytest.raises(SpecError, match=r"x.yaml:3: not valid YAML"):
+        parse_spec("name: a\ntitle: [b\n", "x.yaml")
+    with pytest.raises(SpecError, match="a spec is a YAML mapping"):
+        parse_spec("- a\n- b\n", "x.yaml")
+    with pytest.raises(SpecError, match="cannot read the spec"):
+        load_spec(tmp_path / "absent.yaml")
+
+
+def test_built_in_specs_load_with_their_kinds():
+    assert [f.kind for f in FRAUD.features] == ["float", "category", "bool", "int", "float"]
+    assert FRAUD.decision.policy == "cutoffs" and FRAUD.response.probability == "fraud_probability"
+    assert IRIS.task == "multiclass" and IRIS.labels == ("setosa", "versicolor", "virginica")
+    assert IRIS.feature("sepal_length").source_column == "sepal length (cm)"
+
+
+def test_category_values_may_hold_any_characters():
+    values = ["< 0 DM", "0 <= ... < 200 DM", ">= 200 DM / salary: 1 year", 'say "yes", or no']
+    data = FRAUD.to_json()
+    data["features"][1]["values"] = [*values, *data["features"][1]["values"]]
+    spec = parse_spec(yaml.safe_dump(data))
+    assert spec.feature("merchant_category").values[:4] == tuple(values)
+    model = record_model(spec)
+    for value in values:
+        assert model.model_validate({**FRAUD.example, "merchant_category": value})
+    with pytest.raises(ValidationError) as info:
+        model.model_validate({**FRAUD.example, "merchant_category": "shoes"})
+    assert "'< 0 DM'" in info.value.errors()[0]["msg"]
+
+
+def test_fraud_matrix_codes_categories_and_booleans():
+    model = record_model(FRAUD)
+    rows = [model.model_validate({**FRAUD.example, "merchant_category": c, "card_present": b})
+            for c, b in (("online", False), ("grocery", True))]
+    matrix = FRAUD.to_matrix(rows)
+    assert matrix[:, 1].tolist() == [3.0, 0.0] and matrix[:, 2].tolist() == [0.0, 1.0]
+    assert FRAUD.decode("merchant_category", matrix[:, 1]).tolist() == ["online", "grocery"]
+
+
+def test_bool_is_strict():
+    model = record_model(FRAUD)
+    for value in (1, "true", None):
+        with pytest.raises(ValidationError):
+            model.model_validate({**FRAUD.example, "card_present": value})
 
 
 def test_admissible_agrees_with_request_validation():

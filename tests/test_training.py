@@ -1,27 +1,25 @@
-"""Training: determinism, the parity gate, and what a store entry holds."""
+"""Training: determinism, the parity gate, data checks, and what a store entry holds."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import onnx
+import pandas as pd
 import pytest
 
 from riskserve.backends import ONNX_FILE, ONNX_INPUT, OnnxBackend, SklearnBackend, max_abs_diff
-from riskserve.model_entry import SPEC_FILE, read_reference
-from riskserve.specs import SPECS
+from riskserve.model_entry import REJECTS_FILE, read_reference, read_spec
+from tests.cases import CREDIT, FRAUD, IRIS
 from training.__main__ import main as training_main
-from training.data import data_hash, generate_credit, split
-from training.recipes import RECIPES
+from training.data import DataError, data_hash, prepare, source_frame, split
+from training.generators import credit, fraud
 from training.train import ParityError, train
 
-CREDIT = SPECS["credit_model"]
 
-
-def test_generator_follows_the_spec_distributions():
-    df = generate_credit(5000, 42)
+def test_credit_generator_follows_the_spec_distributions():
+    df = credit(5000, 42)
     assert list(df.columns) == [*CREDIT.feature_names, "default"]
     assert df.age.between(21, 69).all()
     assert df.debt_to_income_ratio.between(0, 1.5).all()
@@ -32,21 +30,63 @@ def test_generator_follows_the_spec_distributions():
     assert 0.05 < df.default.mean() < 0.3
 
 
+def test_fraud_generator_makes_the_risky_transactions_riskier():
+    df = fraud(20000, 42)
+    assert list(df.columns) == [*FRAUD.feature_names, "is_fraud"]
+    assert set(df.merchant_category) == set(FRAUD.feature("merchant_category").values)
+    assert 0.01 < df.is_fraud.mean() < 0.1
+    rate = df.groupby("card_present").is_fraud.mean()
+    assert rate[False] > 3 * rate[True]
+    assert df[df.hour_of_day < 6].is_fraud.mean() > df[df.hour_of_day >= 6].is_fraud.mean()
+
+
 def test_same_seed_same_data_other_seed_other_data():
-    assert data_hash(generate_credit(2000, 42)) == data_hash(generate_credit(2000, 42))
-    assert data_hash(generate_credit(2000, 42)) != data_hash(generate_credit(2000, 7))
+    assert data_hash(credit(2000, 42)) == data_hash(credit(2000, 42))
+    assert data_hash(credit(2000, 42)) != data_hash(credit(2000, 7))
 
 
 def test_split_is_stratified_80_20():
-    df = generate_credit(5000, 42)
-    x_train, x_test, y_train, y_test = split(df, CREDIT)
+    x_train, x_test, y_train, y_test = split(CREDIT, prepare(CREDIT, credit(5000, 42)))
     assert (len(x_train), len(x_test)) == (4000, 1000)
     assert abs(y_train.mean() - y_test.mean()) < 0.005
 
 
+def test_rows_breaking_the_spec_are_reported_and_past_the_limit_stop_training():
+    df = credit(1000, 1)
+    df.loc[[3, 7], "age"] = 150
+    df.loc[7, "loan_amount"] = -1
+    prepared = prepare(CREDIT, df)
+    assert prepared.rows == 1000 and len(prepared.features) == 998
+    assert prepared.rejects.to_dict("records") == [
+        {"row": 3, "field": "age", "rule": "18 <= age <= 120"},
+        {"row": 7, "field": "age", "rule": "18 <= age <= 120"},
+        {"row": 7, "field": "loan_amount", "rule": "0 < loan_amount"},
+    ]
+    df["age"] = df.age.astype(object)
+    df.loc[:100, "age"] = "unknown"
+    with pytest.raises(DataError, match=r"101 of 1000 rows \(10.1%\) break the spec.*age must"):
+        prepare(CREDIT, df)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda df: df.drop(columns="default"), "no target column 'default'"),
+        (lambda df: df.assign(default=0), "only ['0'] value"),
+        (lambda df: df.assign(default=df.default.map({0: "good", 1: "bad"})),
+         "positive label '1' is not in the target"),
+        (lambda df: df.drop(columns="age"), "spec and data differ: the data has no column 'age'"),
+        (lambda df: df.assign(loan_amount=5000), "column 'loan_amount' (loan_amount) is constant"),
+    ],
+)
+def test_unusable_data_gets_one_clear_error(change, error):
+    with pytest.raises(DataError, match=error.replace("(", r"\(").replace(")", r"\)")
+                       .replace("[", r"\[").replace("]", r"\]")):
+        prepare(CREDIT, change(credit(500, 1)))
+
+
 def test_training_is_deterministic(trained_model):
-    again = train(RECIPES["credit_model"], 5000, 42, threshold=0.5, tolerance=1e-4,
-                  log=lambda _: None)
+    again = train(CREDIT, 1e-4, log=lambda _: None)
     first, second = trained_model.info.metadata, again.info.metadata
     assert again.tag != trained_model.tag
     assert first["data_hash"] == second["data_hash"]
@@ -56,46 +96,62 @@ def test_training_is_deterministic(trained_model):
 def test_entry_holds_everything_the_service_needs(trained_model):
     folder = Path(trained_model.path)
     meta = trained_model.info.metadata
-    assert json.loads((folder / SPEC_FILE).read_text()) == CREDIT.to_json()
+    assert read_spec(folder) == CREDIT
     assert read_reference(folder, CREDIT).shape == (4000, 7)
+    assert pd.read_csv(folder / REJECTS_FILE).empty
     assert 0.5 < meta["metrics"]["roc_auc"] < 1
     assert {"0", "1", "accuracy"} <= set(meta["metrics"]["classification_report"])
     assert meta["parity_max_abs_diff"] <= 1e-4 and meta["parity_rows"] == 1000
-    assert meta["n_samples"] == 5000 and meta["seed"] == 42
+    assert meta["data_rows"] == 5000 and meta["rejected_rows"] == 0
+    assert meta["data_source"] == "generator credit (n=5000, seed=42)"
+    assert meta["class_balance"] == {"not 1": 4357, "1": 643}
     assert meta["training_params"]["n_estimators"] == 100
     assert meta["library_versions"]["bentoml"] == "1.4.39"
     assert trained_model.info.labels["model"] == "credit_model"
 
 
-def test_onnx_signature_derives_from_the_spec(trained_model):
-    graph = onnx.load(Path(trained_model.path) / ONNX_FILE).graph
+@pytest.mark.parametrize("fixture", ["trained_model", "fraud_model", "iris_model"])
+def test_onnx_signature_derives_from_the_spec(fixture, request):
+    entry = request.getfixturevalue(fixture)
+    spec = read_spec(Path(entry.path))
+    graph = onnx.load(Path(entry.path) / ONNX_FILE).graph
     (inp,) = graph.input
     assert inp.name == ONNX_INPUT
     assert inp.type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
-    dims = inp.type.tensor_type.shape.dim
-    assert dims[1].dim_value == len(CREDIT.features)
+    assert inp.type.tensor_type.shape.dim[1].dim_value == len(spec.features)
 
 
-def test_onnx_matches_sklearn_on_the_whole_test_split(trained_model):
-    folder = Path(trained_model.path)
-    _, x_test, _, _ = split(generate_credit(5000, 42), CREDIT)
+@pytest.mark.parametrize(("fixture", "spec"), [("trained_model", CREDIT), ("fraud_model", FRAUD),
+                                               ("iris_model", IRIS)])
+def test_onnx_matches_sklearn_on_the_whole_test_split(fixture, spec, request):
+    folder = Path(request.getfixturevalue(fixture).path)
+    frame, _ = source_frame(spec, None, None, None)
+    _, x_test, _, _ = split(spec, prepare(spec, frame))
     assert max_abs_diff(OnnxBackend(folder), SklearnBackend(folder), x_test) <= 1e-4
 
 
-def test_backends_score_the_same_rows_the_same_way(trained_model):
-    folder = Path(trained_model.path)
-    rows = read_reference(folder, CREDIT)[:50]
+def test_model_quality(trained_model, fraud_model, iris_model):
+    assert trained_model.info.metadata["metrics"]["roc_auc"] > 0.58
+    assert fraud_model.info.metadata["metrics"]["roc_auc"] > 0.8
+    assert iris_model.info.metadata["metrics"]["accuracy"] > 0.9
+    assert iris_model.info.metadata["class_balance"] == {
+        "setosa": 50, "versicolor": 50, "virginica": 50
+    }
+
+
+def test_backends_score_the_same_rows_the_same_way(fraud_model):
+    folder = Path(fraud_model.path)
+    rows = read_reference(folder, FRAUD)[:50]
     onnx_p = OnnxBackend(folder).predict_proba(rows)
     sk_p = SklearnBackend(folder).predict_proba(rows)
-    assert onnx_p.dtype == sk_p.dtype == np.float64
-    assert ((onnx_p >= 0) & (onnx_p <= 1)).all()
+    assert onnx_p.dtype == sk_p.dtype == np.float64 and onnx_p.shape == (50, 2)
+    np.testing.assert_allclose(onnx_p.sum(axis=1), 1, atol=1e-6)
     np.testing.assert_allclose(onnx_p, sk_p, atol=1e-4)
 
 
 def test_parity_gate_fails_training_with_the_figure():
     with pytest.raises(ParityError, match=r"max \|dp\| = [0-9.e-]+ > 1e-12 over 200 test rows"):
-        train(RECIPES["credit_model"], 1000, 1, threshold=0.5, tolerance=1e-12,
-              log=lambda _: None)
+        train(CREDIT, 1e-12, n_samples=1000, seed=1, log=lambda _: None)
 
 
 def test_cli_trains_and_skips_when_asked(capsys):
@@ -104,3 +160,13 @@ def test_cli_trains_and_skips_when_asked(capsys):
     assert "ROC AUC" in out and out.strip().splitlines()[-1].startswith("credit_model:")
     assert training_main(["--if-missing"]) == 0
     assert "already has credit_model:" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    (tmp_path / "data.txt").write_text("a,b\n")
+    assert training_main(["--spec", str(tmp_path / "none.yaml")]) == 2
+    assert training_main(["--spec", "specs/credit.yaml", "--data", str(tmp_path / "data.txt")]) == 2
+    assert training_main(["--model", "nope_model"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(":")[0] for line in err] == ["error"] * 3
+    assert "unknown file type '.txt'" in err[1] and "names 'nope_model'" in err[2]

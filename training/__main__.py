@@ -1,48 +1,68 @@
-"""`python -m training`: train a model version into the BentoML model store."""
+"""`python -m training`: train a model version of a spec into the BentoML model store."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from riskserve.settings import load_settings
-from training.recipes import RECIPES
+from riskserve.settings import PROJECT_ROOT, load_settings
+from riskserve.spec import ModelSpec, SpecError, load_spec
+from training.data import DataError
 from training.train import ParityError, train
+
+BUILT_IN = PROJECT_ROOT / "specs"
+DEFAULT_SPEC = BUILT_IN / "credit.yaml"
+
+
+def built_in_spec(name: str) -> ModelSpec:
+    """The spec in `specs/` whose model name is `name` (credit_model, fraud_model, ...)."""
+    for path in sorted(BUILT_IN.glob("*.yaml")):
+        spec = load_spec(path)
+        if spec.name == name:
+            return spec
+    raise SpecError(f"no spec in {BUILT_IN} names {name!r}; pass its spec file with --spec")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, train, and print the new tag."""
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    parser.add_argument("--model", choices=sorted(RECIPES), default="credit_model")
-    parser.add_argument("--n-samples", type=int, default=5000, help="rows to generate")
-    parser.add_argument("--seed", type=int, default=42, help="NumPy seed of the data")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--spec", type=Path, help=f"spec file (default: {DEFAULT_SPEC.name})")
+    which.add_argument("--model", help="a built-in model by store name (e.g. fraud_model)")
+    parser.add_argument("--data", type=Path, help="training data file (.csv or .parquet)")
+    parser.add_argument("--n-samples", type=int, help="rows to generate (generated data)")
+    parser.add_argument("--seed", type=int, help="seed of generated data")
     parser.add_argument(
         "--if-missing",
         action="store_true",
         help="do nothing if the store already has a version of the model",
     )
     args = parser.parse_args(argv)
-    if args.n_samples < 100:
+    if args.n_samples is not None and args.n_samples < 100:
         parser.error("--n-samples must be at least 100")
 
     import bentoml
     from bentoml.exceptions import NotFound
 
-    if args.if_missing:
-        try:
-            print(f"model store already has {bentoml.models.get(args.model).tag}")
-            return 0
-        except NotFound:
-            pass
-    settings = load_settings()
     try:
-        stored = train(
-            RECIPES[args.model],
-            args.n_samples,
-            args.seed,
-            threshold=settings.decision_threshold,
-            tolerance=settings.parity_tolerance,
-        )
+        if args.spec is None and args.model is None and not args.if_missing:
+            args.spec = DEFAULT_SPEC
+        spec = load_spec(args.spec) if args.spec else None
+        if args.if_missing:
+            # Without --spec or --model: the model the service is configured to serve.
+            name = spec.name if spec else args.model or load_settings().model_tag.split(":")[0]
+            try:
+                print(f"model store already has {bentoml.models.get(name).tag}")
+                return 0
+            except NotFound:
+                pass
+        spec = spec or built_in_spec(name if args.if_missing else args.model)
+        stored = train(spec, load_settings().parity_tolerance, args.data, args.n_samples,
+                       args.seed)
+    except (SpecError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except ParityError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

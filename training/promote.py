@@ -20,7 +20,6 @@ from typing import Any
 
 from riskserve.files import write_atomically
 from riskserve.settings import config_path, parse_settings
-from riskserve.specs import spec_for_tag
 
 _MODEL_TAG_LINE = re.compile(r"^(?P<indent>\s+model_tag:\s*)(?P<tag>\S+)(?P<rest>.*)$", re.M)
 
@@ -36,6 +35,11 @@ def _history_path(config: Path) -> Path:
 def _history(config: Path) -> dict[str, list[dict[str, Any]]]:
     path = _history_path(config)
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _name(tag: str) -> str:
+    """The model (store) name of a tag: `name` of `name:version`."""
+    return tag.split(":", 1)[0]
 
 
 def _resolve(tag: str) -> str:
@@ -62,10 +66,10 @@ def promote(tag: str, config: Path) -> str:
     """Make `tag` (resolved to its version) the served model; returns the concrete tag."""
     new = _resolve(tag)
     current = parse_settings(config).model_tag
-    if spec_for_tag(new).name != spec_for_tag(current).name:
+    if _name(new) != _name(current):
         raise PromotionError(f"{config} serves {current}, not a version of {tag.split(':')[0]}")
     history = _history(config)
-    entries = history.setdefault(spec_for_tag(new).name, [])
+    entries = history.setdefault(_name(new), [])
     if not entries:  # remember what was served before the first promotion
         entries.append({"tag": _resolve(current), "at": None})
     entries.append({"tag": new, "at": datetime.now(UTC).isoformat(timespec="seconds")})
@@ -76,7 +80,7 @@ def promote(tag: str, config: Path) -> str:
 
 def rollback(config: Path) -> str:
     """Serve the champion before the current one again; returns its tag."""
-    name = spec_for_tag(parse_settings(config).model_tag).name
+    name = _name(parse_settings(config).model_tag)
     history = _history(config)
     entries = history.get(name, [])
     if len(entries) < 2:

@@ -1,9 +1,8 @@
-"""The training run: data -> fit -> evaluate -> ONNX -> parity gate -> model store."""
+"""The training run: data -> checks -> fit -> evaluate -> ONNX -> parity gate -> store."""
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import shutil
 import tempfile
 import time
@@ -14,16 +13,18 @@ import bentoml
 import joblib
 
 from riskserve.backends import ONNX_FILE, PIPELINE_FILE, OnnxBackend, SklearnBackend, max_abs_diff
+from riskserve.decisions import Policy
 from riskserve.model_entry import (
+    REJECTS_FILE,
     SPEC_FILE,
     write_drift_reference,
     write_reference,
     write_reference_probabilities,
 )
-from training.data import SPLIT_RANDOM_STATE, SPLIT_TEST_SIZE, data_hash, split
+from riskserve.spec import ModelSpec
+from training.data import data_hash, prepare, source_frame, split
 from training.evaluate import evaluate
-from training.pipeline import export_onnx
-from training.recipes import Recipe
+from training.pipeline import build_pipeline, export_onnx
 
 VERSIONED_LIBRARIES = (
     "bentoml", "numpy", "onnx", "onnxruntime", "pandas", "scikit-learn", "skl2onnx"
@@ -35,37 +36,39 @@ class ParityError(RuntimeError):
 
 
 def train(
-    recipe: Recipe,
-    n_samples: int,
-    seed: int,
-    threshold: float,
+    spec: ModelSpec,
     tolerance: float,
+    data: Path | None = None,
+    n_samples: int | None = None,
+    seed: int | None = None,
     log: Callable[[str], None] = print,
 ) -> bentoml.Model:
-    """Train one model version and save it as a new model-store entry; return the entry."""
-    spec = recipe.spec
+    """Train one model version of `spec` and save it as a new model-store entry."""
     started = time.perf_counter()
 
     def step(message: str) -> None:
         log(f"[{time.perf_counter() - started:6.1f}s] {message}")
 
-    df = recipe.generate(n_samples, seed)
-    x_train, x_test, y_train, y_test = split(df, spec)
-    step(f"generated {len(df)} rows (seed {seed}): {len(x_train)} train, {len(x_test)} test")
+    frame, source = source_frame(spec, data, n_samples, seed)
+    prepared = prepare(spec, frame)
+    x_train, x_test, y_train, y_test = split(spec, prepared)
+    step(f"read {prepared.rows} rows from {source}; {len(prepared.rejects.row.unique())} "
+         f"rejected; {len(x_train)} train, {len(x_test)} test")
 
-    pipeline = recipe.build_pipeline().fit(x_train, y_train)
+    pipeline = build_pipeline(spec).fit(x_train, y_train)
     step("fitted " + " -> ".join(type(s).__name__ for _, s in pipeline.steps))
 
-    metrics = evaluate(pipeline.predict_proba(x_test)[:, 1], y_test, threshold)
-    step(f"test ROC AUC {metrics['roc_auc']:.4f}")
+    metrics = evaluate(pipeline.predict_proba(x_test), y_test, Policy(spec))
+    step(f"test ROC AUC {metrics['roc_auc']:.4f}, accuracy {metrics['accuracy']:.4f}")
 
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp)
         joblib.dump(pipeline, staging / PIPELINE_FILE)
         (staging / ONNX_FILE).write_bytes(export_onnx(pipeline, len(spec.features)))
-        (staging / SPEC_FILE).write_text(json.dumps(spec.to_json(), indent=2))
+        (staging / SPEC_FILE).write_text(spec.to_yaml())
+        prepared.rejects.to_csv(staging / REJECTS_FILE, index=False)
         write_reference(staging, spec, x_train)
-        write_reference_probabilities(staging, pipeline.predict_proba(x_train)[:, 1])
+        write_reference_probabilities(staging, pipeline.predict_proba(x_train))
         write_drift_reference(staging, spec, x_train)
         parity = max_abs_diff(OnnxBackend(staging), SklearnBackend(staging), x_test)
         step(f"exported ONNX; max |p_onnx - p_sklearn| on the test split = {parity:.3g}")
@@ -79,19 +82,23 @@ def train(
             "metrics": metrics,
             "parity_max_abs_diff": parity,
             "parity_rows": len(x_test),
-            "data_hash": data_hash(df),
-            "n_samples": n_samples,
-            "seed": seed,
+            "data_source": source,
+            "data_hash": data_hash(frame),
+            "data_rows": prepared.rows,
+            "rejected_rows": int(prepared.rejects.row.nunique()),
+            "class_balance": {
+                label: int((prepared.target == i).sum()) for i, label in enumerate(spec.labels)
+            },
             "training_params": {
-                **recipe.params,
-                "test_size": SPLIT_TEST_SIZE,
-                "split_random_state": SPLIT_RANDOM_STATE,
+                **spec.training.params,
+                "test_size": spec.training.test_size,
+                "split_seed": spec.training.split_seed,
             },
             "library_versions": {
                 lib: importlib.metadata.version(lib) for lib in VERSIONED_LIBRARIES
             },
         }
-        labels = {"model": spec.name, "seed": str(seed), "n_samples": str(n_samples)}
+        labels = {"model": spec.name, "task": spec.task}
         with bentoml.models.create(spec.name, labels=labels, metadata=metadata) as entry:
             for item in staging.iterdir():
                 shutil.copy2(item, entry.path_of(item.name))

@@ -10,7 +10,7 @@ export BENTOML_DO_NOT_TRACK := true
 .DEFAULT_GOAL := help
 # Security lint: no medium or high finding may stand without an inline justification.
 BANDIT_PATHS := service.py riskserve training monitoring benchmarks deploy
-.PHONY: help venv model train serve test lint bento image lock drift drift-demo bench bench-inference soak wrk promote rollback nginx lb-demo
+.PHONY: help venv model train serve test lint bento image sbom lock drift drift-demo bench bench-inference soak wrk promote rollback nginx lb-demo
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,30 @@ bento: model  ## build the bento (service, settings and model)
 
 image: bento  ## containerize the new bento (Docker, else buildah as root)
 	$(BIN)/python deploy/build_image.py
+
+# Delivery tools (requirements/delivery.txt) live in their own environment, apart from the
+# service's and the developers' locks.
+DELIVERY := $(CURDIR)/build/delivery
+# The serving environment as the bento installs it: requirements/serve.txt and nothing else.
+SBOM_ENV := $(CURDIR)/build/sbom/serve-env
+SBOM ?= build/sbom/riskserve-serve.cdx.json
+
+$(DELIVERY)/.installed: requirements/delivery.txt
+	@test -x $(DELIVERY)/bin/python || $(PYTHON) -m venv $(DELIVERY)
+	$(DELIVERY)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/delivery.txt
+	@touch $@
+
+$(SBOM_ENV)/.installed: requirements/serve.txt
+	rm -rf $(SBOM_ENV) && $(PYTHON) -m venv $(SBOM_ENV)
+	$(SBOM_ENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/serve.txt
+	@touch $@
+
+sbom: $(DELIVERY)/.installed $(SBOM_ENV)/.installed  ## CycloneDX SBOM of the serving environment (SBOM=build/sbom/riskserve-serve.cdx.json)
+	@mkdir -p $(dir $(SBOM))
+	$(DELIVERY)/bin/cyclonedx-py environment --pyproject pyproject.toml --mc-type application \
+	  --spec-version 1.6 --output-format JSON --output-reproducible --validate --gather-license-texts \
+	  --output-file $(SBOM) $(SBOM_ENV)/bin/python
+	@echo "wrote $(SBOM)"
 
 # CURRENT: a .csv/.parquet sample or an audit-log folder (default: the service's log_dir).
 OUT ?= build/drift
@@ -92,6 +116,7 @@ define pin
 	rm -rf build/lock-$(1)
 endef
 
-lock:  ## re-pin requirements/*.txt from requirements/*.in
-	$(call pin,serve)
-	$(call pin,dev)
+lock: lock-serve lock-dev lock-delivery  ## re-pin requirements/*.txt from requirements/*.in
+
+lock-%:
+	$(call pin,$*)

@@ -11,20 +11,20 @@ import numpy as np
 import pytest
 
 from riskserve.backends import SklearnBackend
+from riskserve.decisions import Policy
 from riskserve.settings import load_settings
-from riskserve.specs import SPECS
-from tests.cases import BAD_RECORDS, EXAMPLE, NON_FINITE_BODIES, record
+from tests.cases import BAD_RECORDS, CREDIT, EXAMPLE, NON_FINITE_BODIES, record
 from tests.server import Server, fire
-from training.data import generate_credit
+from training.generators import credit
 
 pytestmark = pytest.mark.slow
-CREDIT = SPECS["credit_model"]
 SETTINGS = load_settings()
+POLICY = Policy(CREDIT)
 
 
 def valid_records(n: int, seed: int) -> list[dict]:
     """Synthetic applicants that satisfy every request rule (JSON-native types)."""
-    df = generate_credit(3 * n, seed)[CREDIT.feature_names]
+    df = credit(3 * n, seed)[CREDIT.feature_names]
     df = df[df.credit_history_length <= df.age - 18].head(n)
     assert len(df) == n
     return [
@@ -36,7 +36,7 @@ def valid_records(n: int, seed: int) -> list[dict]:
 def reference_probabilities(trained_model, records: list[dict]) -> np.ndarray:
     """What scikit-learn itself says about these records."""
     matrix = np.array([[r[n] for n in CREDIT.feature_names] for r in records], dtype=float)
-    return SklearnBackend(Path(trained_model.path)).predict_proba(matrix)
+    return SklearnBackend(Path(trained_model.path)).predict_proba(matrix)[:, 1]
 
 
 def post(server, path: str, **kwargs) -> httpx.Response:
@@ -55,9 +55,9 @@ def test_predict_spec_example(server, trained_model):
     assert set(body) == {"prediction", "probability_of_default", "risk_category", "model_version"}
     (expected,) = reference_probabilities(trained_model, [EXAMPLE])
     assert body["probability_of_default"] == pytest.approx(expected, abs=1e-4)
-    assert body["prediction"] == int(expected >= SETTINGS.decision_threshold)
-    (category,) = SETTINGS.risk_bands.categories(np.array([body["probability_of_default"]]))
-    assert body["risk_category"] == category
+    p = body["probability_of_default"]
+    assert body["prediction"] == int(p >= 0.5)
+    assert body["risk_category"] == ("Low" if p < 0.3 else "Medium" if p < 0.6 else "High")
     assert body["model_version"] == str(trained_model.tag)
 
 
@@ -74,7 +74,7 @@ def test_batch_of_one_and_of_a_thousand(server, trained_model):
         assert len(got) == size
         np.testing.assert_allclose(got, expected[:size], atol=1e-4)  # same order
         cats = [r["risk_category"] for r in body["results"]]
-        assert cats == SETTINGS.risk_bands.categories(got)
+        assert cats == POLICY.decide(np.column_stack([1 - got, got]))[1]
 
 
 def test_batch_over_the_limit_is_rejected(server):
@@ -192,8 +192,10 @@ def test_model_info(server, trained_model):
     assert info["backend"] == "onnx"
     assert info["parity"]["max_abs_diff"] <= info["parity"]["tolerance"] == 1e-4
     assert info["metadata"]["metrics"] == trained_model.info.metadata["metrics"]
-    assert info["feature_spec"] == CREDIT.to_json()
-    assert info["risk_bands"] == {"low_below": 0.3, "medium_below": 0.6}
+    assert info["spec"] == CREDIT.to_json()
+    assert info["decision"] == {"policy": "bands", "field": "risk_category",
+                                "labels": ["Low", "Medium", "High"],
+                                "cutoffs": {"threshold": 0.5, "Low": 0.3, "Medium": 0.6}}
 
 
 def test_bentoml_python_client(server, trained_model):
@@ -251,23 +253,29 @@ def test_metrics_count_requests(server):
     assert _predict_count(server) == before + 1
 
 
-def test_every_layout_and_path_gives_the_same_answers(server, runner_server,
-                                                        bentoml_path_server):
+def test_both_layouts_give_the_same_answers_and_errors(server, runner_server):
     records = valid_records(30, seed=8)
     expected = post(server, "/predict_batch", json={"records": records}).json()["results"]
-    for other in (runner_server, bentoml_path_server):
-        batch = post(other, "/predict_batch", json={"records": records}).json()
-        assert batch["results"] == expected
-        single = post(other, "/predict", json=records[0]).json()
-        assert single == {**expected[0], "model_version": batch["model_version"]}
-        bad = post(other, "/predict_batch", json={"records": [EXAMPLE, record(age=200)]})
-        assert bad.status_code == 400
-        # BentoML's own pipeline (lean_http: false) keeps BentoML's error format.
-        errors = bad.json()["detail" if other is bentoml_path_server else "errors"]
-        assert errors[0]["loc"] == ["records", 1, "age"]
+    batch = post(runner_server, "/predict_batch", json={"records": records}).json()
+    assert batch["results"] == expected
+    single = post(runner_server, "/predict", json=records[0]).json()
+    assert single == {**expected[0], "model_version": batch["model_version"]}
+    bad = {"records": [EXAMPLE, record(age=200)]}
+    assert post(runner_server, "/predict_batch", json=bad).json() == post(
+        server, "/predict_batch", json=bad).json()
     assert post(runner_server, "/model_info").json()["layout"] == "runner"
     assert post(server, "/model_info").json()["layout"] == "inprocess"
-    assert post(bentoml_path_server, "/model_info").json() == post(server, "/model_info").json()
+
+
+def test_method_size_and_type_limits_hold_in_the_runner_layout(runner_server):
+    assert httpx.get(f"{runner_server.url}/predict").status_code == 405
+    wrong_type = post(runner_server, "/predict", content=b"{}",
+                      headers={"content-type": "text/plain"})
+    assert wrong_type.status_code == 415
+    too_big = post(runner_server, "/predict_batch",
+                   content=b" " * (SETTINGS.max_body_bytes + 1),
+                   headers={"content-type": "application/json"})
+    assert too_big.status_code == 413
 
 
 def test_service_metrics(server):
@@ -278,7 +286,8 @@ def test_service_metrics(server):
     assert re.search(r'riskserve_model_info\{[^}]*model_version="credit_model:', text)
     count = re.search(r'riskserve_probability_count\{model="credit_model"\} (\S+)', text)
     assert count and float(count.group(1)) >= 600
-    decided = re.findall(r'riskserve_decisions_total\{[^}]*\} (\S+)', text)
+    decided = re.findall(r'riskserve_decisions_total\{decision="(?:Low|Medium|High)",'
+                         r'model="credit_model"\} (\S+)', text)
     assert sum(float(v) for v in decided) >= 600
 
 

@@ -10,11 +10,10 @@ import httpx
 import pytest
 
 from riskserve.settings import parse_settings
-from tests.cases import EXAMPLE
+from tests.cases import CREDIT, EXAMPLE
 from tests.conftest import ROOT
 from tests.server import Server, write_config
 from training.promote import PromotionError, promote, rollback
-from training.recipes import RECIPES
 from training.train import train
 
 pytestmark = pytest.mark.slow
@@ -22,8 +21,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def second_version(trained_model):
-    return train(RECIPES["credit_model"], 3000, 7, threshold=0.5, tolerance=1e-4,
-                 log=lambda _: None)
+    return train(CREDIT, 1e-4, n_samples=3000, seed=7, log=lambda _: None)
 
 
 def _served_version(config) -> str:

@@ -112,7 +112,9 @@ class RiskAPI:
             logger.warning("authentication is off: no API keys configured (%s)", API_KEYS_ENV)
         if self.problem or SPEC is None or POLICY is None:
             self.problem = self.problem or load_or_explain(self.model, settings)[1]
-            logger.error("riskserve not ready: %s", self.problem)
+            if SPEC_PROBLEM:  # load_or_explain logs its own problems
+                logger.error("riskserve not ready: %s", self.problem)
+            scoring.problem = self.problem
             return
         source: ModelSource
         if settings.layout == "runner":
@@ -126,6 +128,7 @@ class RiskAPI:
             # Never serve decisions that cannot be audited: stay unready and say why.
             self.problem = f"{exc}; fix the folder's permissions or riskserve.log_dir"
             logger.error("riskserve not ready: %s", self.problem)
+            scoring.problem = self.problem
             return
         try:
             drift_reference = read_drift_reference(Path(self.model.path), SPEC, "servable")

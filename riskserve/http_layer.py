@@ -37,6 +37,7 @@ class ScorerSlot:
 
     scorer: Scorer | None = None
     contract: Contract | None = None
+    problem = ""  # why there is no scorer, when the service cannot serve
 
 
 def request_id_of(scope: dict[str, Any]) -> bytes:
@@ -137,7 +138,8 @@ class ScoringHTTP:
         scorer, contract = self.slot.scorer, self.slot.contract
         try:
             if scorer is None or contract is None:
-                raise ErrorResponse(503, {"error": "service starting", "detail": "retry shortly"})
+                detail = self.slot.problem or "service starting; retry shortly"
+                raise ErrorResponse(503, {"error": "model not ready", "detail": detail})
             if endpoint == "model_info":  # takes no input: any body is ignored
                 return 200, await scorer.describe(), None
             _check_content_type(scope)

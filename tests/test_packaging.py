@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 
 import httpx
 import pytest
 
-from tests.cases import EXAMPLE
+from benchmarks.servers import BENTOML
+from tests.cases import EXAMPLE, FRAUD
 from tests.conftest import ROOT
-from tests.server import BENTOML, Server
+from tests.server import Server
 
 pytestmark = pytest.mark.slow
 
@@ -23,18 +26,23 @@ def test_missing_model_starts_unready_with_one_clear_line(tmp_path):
         assert httpx.get(f"{srv.url}/readyz").status_code == 503
         response = httpx.post(f"{srv.url}/predict", json=EXAMPLE, timeout=30)
         assert response.status_code == 503
-        assert "train it with `make train`" in response.json()["detail"]
+        assert "train it with `make train SPEC=<spec.yaml>`" in response.json()["detail"]
         log = srv.log()
-    assert log.count("is not in the model store; train it with `make train`") == 1
+    assert log.count("is not in the model store; train it with `make train") == 1
     assert "Traceback" not in log
 
 
-def test_built_bento_serves_outside_the_source_tree(trained_model, tmp_path):
+def build_bento(env: dict[str, str] | None = None) -> str:
+    """`make bento`'s command; returns the new bento's tag."""
     built = subprocess.run(
-        [BENTOML, "build", "--output", "tag"], cwd=ROOT, capture_output=True, text=True,
-        timeout=300, check=True,
+        [sys.executable, "-m", "deploy.bento"], cwd=ROOT, capture_output=True, text=True,
+        timeout=300, check=True, env={**os.environ, **(env or {})},
     )
-    tag = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    return built.stdout.strip().splitlines()[-1]
+
+
+def test_built_bento_serves_outside_the_source_tree(trained_model, tmp_path):
+    tag = build_bento()
     assert tag.startswith("riskserve:")
     listing = subprocess.run([BENTOML, "get", tag, "-o", "json"], capture_output=True,
                              text=True, check=True).stdout
@@ -51,3 +59,13 @@ def test_built_bento_serves_outside_the_source_tree(trained_model, tmp_path):
         assert batch.json()["results"][0]["probability_of_default"] == pytest.approx(
             response.json()["probability_of_default"]
         )
+
+
+def test_bento_of_another_model_serves_it_by_its_pinned_version(fraud_model, tmp_path):
+    tag = build_bento({"RISKSERVE_MODEL": "fraud_model"})
+    listing = subprocess.run([BENTOML, "get", tag, "-o", "json"], capture_output=True,
+                             text=True, check=True).stdout
+    assert str(fraud_model.tag) in listing and "credit_model" not in listing
+    with Server(tag, cwd=tmp_path) as srv:  # no RISKSERVE_MODEL in the server's environment
+        body = httpx.post(f"{srv.url}/predict", json=FRAUD.example, timeout=30).json()
+    assert body["model_version"] == str(fraud_model.tag) and body["decision"] == "approve"

@@ -42,7 +42,7 @@ def _name(tag: str) -> str:
     return tag.split(":", 1)[0]
 
 
-def _resolve(tag: str) -> str:
+def resolve(tag: str) -> str:
     """The concrete `name:version` of a tag in the model store."""
     import bentoml
     from bentoml.exceptions import NotFound
@@ -53,7 +53,8 @@ def _resolve(tag: str) -> str:
         raise PromotionError(f"{tag} is not in the model store") from None
 
 
-def _set_model_tag(config: Path, tag: str) -> None:
+def set_model_tag(config: Path, tag: str) -> None:
+    """Pin `model_tag` in a configuration file, keeping every other line and comment."""
     text = config.read_text()
     if len(_MODEL_TAG_LINE.findall(text)) != 1:
         raise PromotionError(f"{config}: expected exactly one `model_tag:` line")
@@ -64,16 +65,16 @@ def _set_model_tag(config: Path, tag: str) -> None:
 
 def promote(tag: str, config: Path) -> str:
     """Make `tag` (resolved to its version) the served model; returns the concrete tag."""
-    new = _resolve(tag)
+    new = resolve(tag)
     current = parse_settings(config).model_tag
     if _name(new) != _name(current):
         raise PromotionError(f"{config} serves {current}, not a version of {tag.split(':')[0]}")
     history = _history(config)
     entries = history.setdefault(_name(new), [])
     if not entries:  # remember what was served before the first promotion
-        entries.append({"tag": _resolve(current), "at": None})
+        entries.append({"tag": resolve(current), "at": None})
     entries.append({"tag": new, "at": datetime.now(UTC).isoformat(timespec="seconds")})
-    _set_model_tag(config, new)
+    set_model_tag(config, new)
     write_atomically(_history_path(config), json.dumps(history, indent=2))
     return new
 
@@ -86,8 +87,8 @@ def rollback(config: Path) -> str:
     if len(entries) < 2:
         raise PromotionError(f"no earlier champion of {name} to roll back to")
     entries.pop()
-    previous = _resolve(entries[-1]["tag"])
-    _set_model_tag(config, previous)
+    previous = resolve(entries[-1]["tag"])
+    set_model_tag(config, previous)
     write_atomically(_history_path(config), json.dumps(history, indent=2))
     return previous
 

@@ -22,27 +22,42 @@ $(BIN)/.installed: requirements/dev.txt requirements/serve.txt
 
 venv: $(BIN)/.installed  ## create the virtual environment with pinned packages
 
-model: venv  ## train the default model unless the store already has it
+# MODEL=<store name>: the model to serve, ship or report on (default: configuration.yaml's
+# model_tag). The service reads it from RISKSERVE_MODEL.
+ifdef MODEL
+export RISKSERVE_MODEL := $(MODEL)
+endif
+
+model: venv  ## train the served model (MODEL=<name>) unless the store already has it
 	$(BIN)/python -m training --if-missing
 
-train: venv  ## train a new model version (ARGS="--n-samples 20000 --seed 7")
-	$(BIN)/python -m training $(ARGS)
+# SPEC=<spec.yaml> (default specs/credit.yaml), DATA=<file.csv|file.parquet>, ARGS="--seed 7".
+train: venv  ## train a model version of SPEC (on DATA, else the spec's own data)
+	$(BIN)/python -m training $(if $(SPEC),--spec $(SPEC)) $(if $(DATA),--data $(DATA)) $(ARGS)
 
-serve: model  ## serve on 127.0.0.1:$(PORT)
-	$(BIN)/bentoml serve service:CreditAPI --host 127.0.0.1 --port $(PORT)
+# DATA, TARGET, NAME and OUT are required; POSITIVE=<label> for a binary target that is
+# not 0/1, good/bad, yes/no or true/false.
+spec: venv  ## draft a spec from DATA=<file> TARGET=<column> NAME=<name> OUT=<spec.yaml>
+	$(BIN)/python -m training.draft --data "$(DATA)" --target "$(TARGET)" --name "$(NAME)" \
+	  --out "$(OUT)" $(if $(POSITIVE),--positive "$(POSITIVE)")
+
+serve: model  ## serve on 127.0.0.1:$(PORT) (MODEL=<name> for another model)
+	$(BIN)/bentoml serve service:RiskAPI --host 127.0.0.1 --port $(PORT)
 
 test: venv nginx  ## run the whole test suite (slow end-to-end tests included)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/bandit --quiet --recursive --severity-level medium $(BANDIT_PATHS)
 	$(BIN)/python -m pytest
 
 lint: venv  ## ruff
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
-bento: model  ## build the bento (service, settings and model)
-	$(BIN)/bentoml build
+bento: model  ## build the bento (service, settings and model; MODEL=<name>)
+	$(BIN)/python -m deploy.bento
 
-image: bento  ## containerize the new bento (Docker, else buildah as root)
+image: bento  ## containerize the new bento (Docker, else buildah as root; MODEL=<name>)
 	$(BIN)/python deploy/build_image.py
 
 # Delivery tools (requirements/delivery.txt) live in their own environment, apart from the
@@ -71,8 +86,12 @@ sbom: $(DELIVERY)/.installed $(SBOM_ENV)/.installed  ## CycloneDX SBOM of the se
 
 # CURRENT: a .csv/.parquet sample or an audit-log folder (default: the service's log_dir).
 OUT ?= build/drift
-drift: model  ## drift report of CURRENT=<path> into OUT=<dir>; exit 1 on drift
-	$(BIN)/python -m monitoring.drift $(if $(CURRENT),--current $(CURRENT)) --out $(OUT)
+# GNU make exits 2 whenever a recipe fails, whatever the recipe's status, so the drift
+# command's own status (0 none, 1 drift, 2 bad input, 3 failure) is printed on the last
+# line; schedulers that act on it run `.venv/bin/python -m monitoring.drift` directly.
+drift: model  ## drift report of CURRENT=<path> into OUT=<dir>; fails on drift
+	@$(BIN)/python -m monitoring.drift $(if $(CURRENT),--current $(CURRENT)) --out $(OUT); \
+	  status=$$?; test $$status -eq 0 || { echo "monitoring.drift exit status $$status" >&2; exit $$status; }
 
 DEMO := build/drift-demo
 drift-demo: model  ## SPEC's drift scenario and a no-drift sample, reported under build/drift-demo

@@ -33,7 +33,7 @@ model: venv  ## train the served model (MODEL=<name>) unless the store already h
 
 # SPEC=<spec.yaml> (default specs/credit.yaml), DATA=<file.csv|file.parquet>, ARGS="--seed 7".
 train: venv  ## train a model version of SPEC (on DATA, else the spec's own data)
-	$(BIN)/python -m training $(if $(SPEC),--spec $(SPEC)) $(if $(DATA),--data $(DATA)) $(ARGS)
+	$(BIN)/python -m training $(if $(SPEC),--spec "$(SPEC)") $(if $(DATA),--data "$(DATA)") $(ARGS)
 
 # DATA, TARGET, NAME and OUT are required; POSITIVE=<label> for a binary target that is
 # not 0/1, good/bad, yes/no or true/false.

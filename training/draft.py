@@ -22,6 +22,7 @@ import dataclasses
 import json
 import math
 import re
+import shlex
 import sys
 import unicodedata
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -678,9 +679,9 @@ def main(argv: list[str] | None = None) -> int:
         f"({', '.join(f'{n} {k}' for k, n in kinds.items())}); {what}"
     )
     reviews = result.text.count("REVIEW")
+    train = shlex.join(["make", "train", f"SPEC={args.out}", f"DATA={args.data}"])
     print(
-        f"review the {reviews} lines marked REVIEW, then: make train SPEC={args.out} "
-        f"DATA={args.data} && make serve MODEL={args.name}"
+        f"review the {reviews} lines marked REVIEW, then: {train} && make serve MODEL={args.name}"
     )
     return 0
 

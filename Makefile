@@ -104,7 +104,8 @@ drift-demo: model  ## SPEC's drift scenario and a no-drift sample, reported unde
 wrk:  # the HTTP load generator, from Debian's packages
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 
-bench: model wrk  ## HTTP benchmark vs a FastAPI baseline into benchmarks/results (BENCH_SECONDS=10)
+bench: model wrk  ## HTTP benchmark vs a FastAPI baseline, plus fraud_model, into benchmarks/results (BENCH_SECONDS=10)
+	$(BIN)/python -m training --model fraud_model --if-missing
 	$(BIN)/python -m benchmarks.http_bench
 
 promote: venv  ## serve TAG=credit_model:<version> from the next restart (pins model_tag)

@@ -2,7 +2,11 @@
 
 Each variant is the unchanged `service.py` started with a temporary copy of
 `configuration.yaml` whose keys differ (backend, and layout when the file has that key),
-so the harness measures whatever the service is at the time it runs. Knobs:
+so the harness measures whatever the service is at the time it runs. The served model
+(configuration's `model_tag`, or RISKSERVE_MODEL) gets every figure; each other model of
+OTHER_MODELS (fraud_model) gets /predict and a 1,000-record /predict_batch at 16
+connections, served as configured and by its own baseline, in the same run. Request
+bodies come from each model's spec (`benchmarks.payloads`). Knobs:
 BENCH_SECONDS (whole seconds per point, default 10), BENCH_WARMUP (default 2), BENCH_CONNECTIONS
 (default 1,16,64), BENCH_READY_RUNS (`make serve` start-up timings, default 3).
 """
@@ -21,16 +25,36 @@ import psutil
 import yaml
 
 from benchmarks import payloads
+from benchmarks.baseline_app import MODEL_ENV as BASELINE_MODEL_ENV
 from benchmarks.loadgen import run_wrk
 from benchmarks.meta import describe_run
-from benchmarks.report import evaluate_targets, write_report
-from benchmarks.servers import MB, SERVER_CPU, Server, TreeMonitor, free_port, pinned, role
-from riskserve.settings import write_derived_config
+from benchmarks.report import compare_models, evaluate_targets, write_report
+from benchmarks.servers import (
+    MB,
+    SERVER_CPU,
+    Server,
+    TreeMonitor,
+    free_port,
+    pinned,
+    role,
+    serve_argv,
+)
+from riskserve.files import write_atomically
+from riskserve.model_entry import read_spec
+from riskserve.settings import MODEL_ENV, PROJECT_ROOT, load_settings, write_derived_config
+from riskserve.spec import ModelSpec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = PROJECT_ROOT
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "build" / "bench"
-BENTOML = str(Path(sys.executable).with_name("bentoml"))
+# Models measured beside the served one (a few points each; `make bench` trains them).
+OTHER_MODELS = ("fraud_model",)
+OTHER_MODEL_POINTS = (("predict", 16), ("batch1000", 16))
+NOTES = (
+    "Since issue 9 the lean HTTP layer answers every scoring route (configuration's "
+    "`lean_http` switch is gone), so the former `lean_http=false` variant (BentoML's own "
+    "request pipeline) is no longer measured.",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +80,26 @@ BATCH_COMPARISON_CONNECTIONS = 16
 
 
 @dataclasses.dataclass(frozen=True)
+class Model:
+    """A model under test: its store entry and spec."""
+
+    tag: str  # concrete name:version
+    folder: Path
+    spec: ModelSpec
+
+    @classmethod
+    def from_store(cls, tag: str) -> Model:
+        """The store entry of `tag` (BENTOML_HOME already settled)."""
+        folder = payloads.entry_folder(tag)
+        return cls(f"{folder.parent.name}:{folder.name}", folder, read_spec(folder))
+
+    @property
+    def name(self) -> str:
+        """The model's store name."""
+        return self.spec.name
+
+
+@dataclasses.dataclass(frozen=True)
 class Variant:
     """A server to measure: the baseline, or the service with configuration overrides."""
 
@@ -63,14 +107,17 @@ class Variant:
     overrides: dict[str, Any]
     baseline: bool = False
     default: bool = False
+    model: str = ""  # tag of the model served; "" until assigned in `plan`
+    # The points to measure when not every scenario at every concurrency.
+    only: tuple[tuple[str, int], ...] = ()
 
     def points(self, connections: tuple[int, ...]) -> list[tuple[str, int]]:
         """(scenario, connections) pairs to measure."""
+        if self.only:
+            return list(self.only)
         if self.baseline or self.default:
             return [(s, c) for s in SCENARIOS for c in connections]
-        return [("predict", c) for c in connections] + [
-            ("batch1000", BATCH_COMPARISON_CONNECTIONS)
-        ]
+        return [("predict", c) for c in connections] + [("batch1000", BATCH_COMPARISON_CONNECTIONS)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +144,7 @@ class Knobs:
 
 def variants(config: dict[str, Any]) -> list[Variant]:
     """The baseline, the configuration as it is, the other backend, and when the file has
-    those keys, the other process layout with each backend and the other HTTP layer."""
+    that key, the other process layout with each backend."""
     section = config["riskserve"]
     backend, layout = section["backend"], section.get("layout")
     other = "sklearn" if backend == "onnx" else "onnx"
@@ -114,10 +161,23 @@ def variants(config: dict[str, Any]) -> list[Variant]:
                 overrides["layout"] = each_layout
             name = f"bentoml {each_backend}" + (f"/{each_layout}" if each_layout else "")
             out.append(Variant(name, overrides, default=not overrides))
-    if "lean_http" in section:
-        lean = not section["lean_http"]
-        name = f"{out[1].name} " + ("lean HTTP" if lean else "BentoML HTTP")
-        out.append(Variant(name, {"lean_http": lean}))
+    return out
+
+
+def plan(config: dict[str, Any], served: Model, others: list[Model]) -> list[Variant]:
+    """Every variant for the served model, then each other model's baseline and default
+    service at OTHER_MODEL_POINTS."""
+    out = [dataclasses.replace(v, model=served.tag) for v in variants(config)]
+    for model in others:
+        for variant in variants(config)[:2]:  # the baseline, the configuration as it is
+            out.append(
+                dataclasses.replace(
+                    variant,
+                    name=f"{model.name}: {variant.name}",
+                    model=model.tag,
+                    only=OTHER_MODEL_POINTS,
+                )
+            )
     return out
 
 
@@ -141,17 +201,32 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name)
 
 
-def server_for(variant: Variant, config_path: Path, pipeline: Path, log: Path) -> Server:
-    """The variant's server, pinned to the server core on a free port."""
+def server_for(variant: Variant, config_path: Path, model: Model, log: Path) -> Server:
+    """The variant's server of `model`, pinned to the server core on a free port."""
     port = free_port()
     if variant.baseline:
-        argv = [sys.executable, "-m", "uvicorn", "benchmarks.baseline_app:app",
-                "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-        env = {**os.environ, "RISKSERVE_BASELINE_PIPELINE": str(pipeline)}
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "benchmarks.baseline_app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ]
+        env = {
+            **os.environ,
+            "RISKSERVE_CONFIG": str(config_path),
+            BASELINE_MODEL_ENV: str(model.folder),
+        }
         ready = "/docs"
     else:
-        argv = [BENTOML, "serve", "service:CreditAPI", "--host", "127.0.0.1", "--port", str(port)]
-        env = {**os.environ, "RISKSERVE_CONFIG": str(config_path)}
+        argv = serve_argv(port)
+        env = {**os.environ, "RISKSERVE_CONFIG": str(config_path), MODEL_ENV: model.tag}
         ready = "/readyz"
     return Server(pinned(SERVER_CPU, argv), port, ready, env, ROOT, log)
 
@@ -167,8 +242,9 @@ def idle_rss(server: Server) -> dict[str, float]:
     return out
 
 
-def measure_point(server: Server, scenario: Scenario, body: Path, connections: int,
-                  knobs: Knobs) -> dict[str, Any]:
+def measure_point(
+    server: Server, scenario: Scenario, body: Path, connections: int, knobs: Knobs
+) -> dict[str, Any]:
     """Warm up, then load one endpoint at one concurrency while watching the server."""
     url = server.url + scenario.path
     if knobs.warmup > 0:
@@ -189,26 +265,46 @@ def measure_point(server: Server, scenario: Scenario, body: Path, connections: i
     }
 
 
-def run_variant(variant: Variant, bodies: dict[str, Path], pipeline: Path,
-                knobs: Knobs) -> dict[str, Any]:
+def write_bodies(model: Model, folder: Path) -> dict[str, Path]:
+    """Each scenario's request body for `model`: /predict sends the spec's example,
+    /predict_batch seeded random valid records (`benchmarks.payloads`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source = payloads.RecordSource.from_entry(model.folder, model.spec)
+    bodies = {"predict": payloads.write_body(folder, "predict", payloads.example(model.spec))}
+    for name, scenario in SCENARIOS.items():
+        if scenario.path == "/predict_batch":
+            bodies[name] = payloads.write_body(folder, name, source.batch_body(scenario.rows))
+    return bodies
+
+
+def run_variant(
+    variant: Variant, model: Model, bodies: dict[str, Path], knobs: Knobs
+) -> dict[str, Any]:
     """All points of one variant; a server that fails to start is recorded, not fatal."""
     config_path = write_config(variant, WORK)
     log = WORK / f"server-{slug(variant.name)}.log"
     result: dict[str, Any] = {
-        "name": variant.name, "baseline": variant.baseline, "default": variant.default,
-        "overrides": variant.overrides, "points": [],
+        "name": variant.name,
+        "model": model.tag,
+        "baseline": variant.baseline,
+        "default": variant.default,
+        "overrides": variant.overrides,
+        "points": [],
     }
-    print(f"== {variant.name}", flush=True)
+    print(f"== {variant.name} ({model.tag})", flush=True)
     try:
-        with server_for(variant, config_path, pipeline, log) as server:
+        with server_for(variant, config_path, model, log) as server:
             result["startup_s"] = round(server.startup_seconds, 2)
             result["idle_rss_mb"] = idle_rss(server)
             for name, connections in variant.points(knobs.connections):
                 point = measure_point(server, SCENARIOS[name], bodies[name], connections, knobs)
-                print(f"   {name:9} c={connections:<3} {point['rps']:9.1f} req/s  "
-                      f"p50 {point['latency_ms']['p50']:8.2f} ms  "
-                      f"p99 {point['latency_ms']['p99']:8.2f} ms  "
-                      f"errors {point['errors']['total']}", flush=True)
+                print(
+                    f"   {name:9} c={connections:<3} {point['rps']:9.1f} req/s  "
+                    f"p50 {point['latency_ms']['p50']:8.2f} ms  "
+                    f"p99 {point['latency_ms']['p99']:8.2f} ms  "
+                    f"errors {point['errors']['total']}",
+                    flush=True,
+                )
                 result["points"].append(point)
     except (RuntimeError, TimeoutError) as exc:
         result["error"] = str(exc)
@@ -236,25 +332,39 @@ def main() -> None:
     """Run every variant, then write benchmarks/results/http.{json,md} and the plots."""
     os.environ.setdefault("BENTOML_HOME", str(ROOT / "models_store"))
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-    import bentoml  # after BENTOML_HOME is settled
+    from bentoml.exceptions import NotFound  # after BENTOML_HOME is settled
 
     knobs = Knobs.from_env()
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     config = read_config()
-    pipeline = Path(bentoml.models.get(config["riskserve"]["model_tag"]).path) / "pipeline.joblib"
-    bodies = {
-        "predict": payloads.write_body(WORK, "predict", payloads.EXAMPLE),
-        "batch100": payloads.write_body(WORK, "batch100", payloads.batch_body(100)),
-        "batch1000": payloads.write_body(WORK, "batch1000", payloads.batch_body(1000)),
-    }
+    served = Model.from_store(load_settings().model_tag)
+    others = []
+    for name in OTHER_MODELS:
+        if name == served.name:
+            continue
+        try:
+            others.append(Model.from_store(name))
+        except NotFound:
+            sys.exit(
+                f"{name} is not in the model store {os.environ['BENTOML_HOME']}: "
+                f"`make bench` trains it (python -m training --model {name})"
+            )
+    models = {m.tag: m for m in (served, *others)}
+    bodies = {tag: write_bodies(m, WORK / m.name) for tag, m in models.items()}
     started = time.time()
-    runs = [run_variant(v, bodies, pipeline, knobs) for v in variants(config)]
+    runs = [
+        run_variant(v, models[v.model], bodies[v.model], knobs)
+        for v in plan(config, served, others)
+    ]
     print("== make serve start-up", flush=True)
     startup = make_serve_ready_times(knobs.ready_runs)
     inference_file = RESULTS / "inference.json"
     results = {
         "meta": describe_run(ROOT, "make bench", dataclasses.asdict(knobs)),
+        "model": served.tag,
+        "other_models": [m.tag for m in others],
+        "notes": list(NOTES),
         "layout_key_present": "layout" in config["riskserve"],
         "runs": runs,
         "make_serve_startup": startup,
@@ -262,7 +372,8 @@ def main() -> None:
         "wall_seconds": round(time.time() - started, 1),
     }
     results["targets"] = evaluate_targets(results)
-    (RESULTS / "http.json").write_text(json.dumps(results, indent=2) + "\n")
+    results["models_compared"] = compare_models(results)
+    write_atomically(RESULTS / "http.json", json.dumps(results, indent=2) + "\n")
     write_report(results, RESULTS)
     print(f"wrote {RESULTS / 'http.md'} in {results['wall_seconds']:.0f} s")
 

@@ -19,16 +19,20 @@ from typing import Any
 
 import joblib
 import numpy as np
-import pandas as pd
 
 from benchmarks import payloads
-from benchmarks.http_bench import BENTOML, RESULTS, ROOT, WORK, read_config
+from benchmarks.baseline_app import tutorial_frame
+from benchmarks.http_bench import RESULTS, ROOT, WORK
 from benchmarks.loadgen import run_wrk
 from benchmarks.meta import describe_run
 from benchmarks.plots import plot_inference
 from benchmarks.profiling import profile_predict
-from benchmarks.servers import SERVER_CPU, Server, free_port, pinned
+from benchmarks.servers import SERVER_CPU, Server, free_port, pinned, serve_argv
 from riskserve.backends import PIPELINE_FILE, OnnxBackend, SklearnBackend
+from riskserve.files import write_atomically
+from riskserve.model_entry import read_spec
+from riskserve.settings import load_settings
+from riskserve.spec import ModelSpec
 
 BATCH_SIZES = (1, 10, 100, 1_000, 10_000)
 REPEATS = 7
@@ -55,30 +59,36 @@ def time_call(fn: Callable[[], object]) -> float:
     return round(statistics.median(samples) * 1e6, 2)
 
 
-def compare_backends(folder: Path) -> dict[str, Any]:
+def compare_backends(folder: Path, spec: ModelSpec) -> dict[str, Any]:
     """µs per call, rows/s, speed-up and parity per batch size, plus the one-row cases."""
     onnx, sklearn = OnnxBackend(folder), SklearnBackend(folder)
-    records = payloads.random_records(max(BATCH_SIZES), seed=1)
-    features = payloads.feature_matrix(records)
+    records = payloads.RecordSource.from_entry(folder, spec).records(max(BATCH_SIZES), seed=1)
+    features = payloads.feature_matrix(spec, records)
     batches = []
     for size in BATCH_SIZES:
         rows = features[:size]
         onnx_us = time_call(lambda rows=rows: onnx.predict_proba(rows))
         sklearn_us = time_call(lambda rows=rows: sklearn.predict_proba(rows))
         diff = float(np.max(np.abs(onnx.predict_proba(rows) - sklearn.predict_proba(rows))))
-        batches.append({
-            "batch": size, "onnx_us": onnx_us, "sklearn_us": sklearn_us,
-            "onnx_rows_per_s": round(size / onnx_us * 1e6), "sklearn_rows_per_s":
-            round(size / sklearn_us * 1e6), "speedup": round(sklearn_us / onnx_us, 1),
-            "max_abs_diff": diff,
-        })
-    # The tutorial's request path: a DataFrame from the JSON record, then the pipeline.
+        batches.append(
+            {
+                "batch": size,
+                "onnx_us": onnx_us,
+                "sklearn_us": sklearn_us,
+                "onnx_rows_per_s": round(size / onnx_us * 1e6),
+                "sklearn_rows_per_s": round(size / sklearn_us * 1e6),
+                "speedup": round(sklearn_us / onnx_us, 1),
+                "max_abs_diff": diff,
+            }
+        )
+    # The tutorial's request path: a DataFrame from the JSON record (encoded as the
+    # pipeline expects, as the baseline app does), then the pipeline.
     pipeline = joblib.load(folder / PIPELINE_FILE)
     warnings.filterwarnings("ignore", message="X has feature names")
-    record = payloads.EXAMPLE
-    dataframe_us = time_call(lambda: pipeline.predict_proba(pd.DataFrame([record]))[:, 1])
-    one_row = payloads.feature_matrix([record])
-    dataframe_p = pipeline.predict_proba(pd.DataFrame([record]))[0, 1]
+    record = payloads.example(spec)
+    dataframe_us = time_call(lambda: pipeline.predict_proba(tutorial_frame(spec, [record])))
+    one_row = payloads.feature_matrix(spec, [record])
+    dataframe_p = pipeline.predict_proba(tutorial_frame(spec, [record]))[0]
     onnx_one = batches[0]["onnx_us"]
     return {
         "batches": batches,
@@ -88,20 +98,20 @@ def compare_backends(folder: Path) -> dict[str, Any]:
             "sklearn_dataframe_us": dataframe_us,
             "speedup_vs_ndarray": round(batches[0]["sklearn_us"] / onnx_one, 1),
             "speedup_vs_dataframe": round(dataframe_us / onnx_one, 1),
-            "max_abs_diff": float(abs(onnx.predict_proba(one_row)[0] - dataframe_p)),
+            "max_abs_diff": float(np.max(np.abs(onnx.predict_proba(one_row)[0] - dataframe_p))),
         },
         "parity_max_abs_diff": max(b["max_abs_diff"] for b in batches),
     }
 
 
-def run_profile(seconds: int, connections: int) -> dict[str, Any]:
-    """Start the service as configured (pinned to the server core) and profile /predict."""
+def run_profile(spec: ModelSpec, seconds: int, connections: int) -> dict[str, Any]:
+    """Start the service as configured (pinned to the server core) and profile /predict
+    with the served model's example."""
     folder = WORK / "profile"
     folder.mkdir(parents=True, exist_ok=True)
-    body = payloads.write_body(folder, "predict", payloads.EXAMPLE)
+    body = payloads.write_body(folder, "predict", payloads.example(spec))
     port = free_port()
-    argv = pinned(SERVER_CPU, [BENTOML, "serve", "service:CreditAPI",
-                               "--host", "127.0.0.1", "--port", str(port)])
+    argv = pinned(SERVER_CPU, serve_argv(port))
     with Server(argv, port, "/readyz", dict(os.environ), ROOT, folder / "server.log") as server:
         run_wrk(server.url + "/predict", body, connections, 2)  # warm-up
         return profile_predict(server, body, connections, seconds, folder)
@@ -111,39 +121,60 @@ def markdown(results: dict[str, Any], plot: str) -> str:
     """inference.md: the backend table, the single-row comparison and the profile."""
     meta, single = results["meta"], results["single_row"]
     lines = [
-        "# riskserve in-process inference benchmark and /predict profile", "",
+        "# riskserve in-process inference benchmark and /predict profile",
+        "",
         f"Run {meta['date']} on {meta['machine']['cpu']}, {meta['machine']['cores']} cores; "
         f"command `{meta['command']}`; model `{results['model']}`; timing pinned to CPU "
         f"{SERVER_CPU}, median of {REPEATS} timed loops per figure. Versions: "
-        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".", "",
+        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+        + ".",
+        "",
         "| rows per call | ONNX µs | scikit-learn µs | ONNX rows/s | scikit-learn rows/s "
-        "| speed-up | max abs diff |", "|---|---|---|---|---|---|---|",
+        "| speed-up | max abs diff |",
+        "|---|---|---|---|---|---|---|",
     ]
-    lines += [f"| {b['batch']:,} | {b['onnx_us']:,.1f} | {b['sklearn_us']:,.1f} | "
-              f"{b['onnx_rows_per_s']:,} | {b['sklearn_rows_per_s']:,} | {b['speedup']}x | "
-              f"{b['max_abs_diff']:.2g} |" for b in results["batches"]]
     lines += [
-        "", f"One row: ONNX Runtime {single['onnx_us']} µs; scikit-learn on a float64 array "
+        f"| {b['batch']:,} | {b['onnx_us']:,.1f} | {b['sklearn_us']:,.1f} | "
+        f"{b['onnx_rows_per_s']:,} | {b['sklearn_rows_per_s']:,} | {b['speedup']}x | "
+        f"{b['max_abs_diff']:.2g} |"
+        for b in results["batches"]
+    ]
+    lines += [
+        "",
+        f"One row: ONNX Runtime {single['onnx_us']} µs; scikit-learn on a float64 array "
         f"{single['sklearn_ndarray_us']} µs ({single['speedup_vs_ndarray']}x); scikit-learn "
         f"on a one-row pandas DataFrame, as a tutorial does it, {single['sklearn_dataframe_us']}"
         f" µs ({single['speedup_vs_dataframe']}x slower than ONNX). Parity over all "
-        f"{max(BATCH_SIZES):,} rows: max |Δp| = {results['parity_max_abs_diff']:.2g}.", "",
-        f"![inference]({plot})", "", "## Where a /predict request's server time goes", "",
+        f"{max(BATCH_SIZES):,} rows: max |Δp| = {results['parity_max_abs_diff']:.2g}.",
+        "",
+        f"![inference]({plot})",
+        "",
+        "## Where a /predict request's server time goes",
+        "",
     ]
     profile = results["profile"]
     load = profile["load"]
-    lines += [f"Method: {profile['method']}. Load: {load['rps']} req/s, p50 "
-              f"{load['latency_ms']['p50']} ms, p99 {load['latency_ms']['p99']} ms, "
-              f"{load['errors']['total']} errors.", ""]
+    lines += [
+        f"Method: {profile['method']}. Load: {load['rps']} req/s, p50 "
+        f"{load['latency_ms']['p50']} ms, p99 {load['latency_ms']['p99']} ms, "
+        f"{load['errors']['total']} errors.",
+        "",
+    ]
     for name, proc in profile["processes"].items():
         if "error" in proc:
             lines += [f"### {name}: py-spy failed: {proc['error']}", ""]
             continue
-        lines += [f"### {name}: {proc['cpu_us_per_request']} µs of CPU per request "
-                  f"({proc['samples']} samples)", "",
-                  "| component (innermost frame) | share | µs per request |", "|---|---|---|"]
-        lines += [f"| {c['name']} | {c['share']:.1%} | {c['us_per_request']} |"
-                  for c in proc["components"]]
+        lines += [
+            f"### {name}: {proc['cpu_us_per_request']} µs of CPU per request "
+            f"({proc['samples']} samples)",
+            "",
+            "| component (innermost frame) | share | µs per request |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {c['name']} | {c['share']:.1%} | {c['us_per_request']} |"
+            for c in proc["components"]
+        ]
         lines += ["", "| function (inclusive) | share |", "|---|---|"]
         lines += [f"| `{f['name']}` | {f['share']:.1%} |" for f in proc["top_inclusive"]]
         lines += ["", "| function (self) | share |", "|---|---|"]
@@ -155,33 +186,38 @@ def main() -> None:
     """Time both backends, profile the live service, write inference.{json,md,png}."""
     os.environ.setdefault("BENTOML_HOME", str(ROOT / "models_store"))
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-    import bentoml
-
-    config = read_config()
-    model = bentoml.models.get(config["riskserve"]["model_tag"])
+    folder = payloads.entry_folder(load_settings().model_tag)
+    spec = read_spec(folder)
+    tag = f"{folder.parent.name}:{folder.name}"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    knobs = {"profile_seconds": int(os.environ.get("BENCH_PROFILE_SECONDS", 15)),
-             "profile_connections": int(os.environ.get("BENCH_PROFILE_CONNECTIONS", 16))}
+    knobs = {
+        "profile_seconds": int(os.environ.get("BENCH_PROFILE_SECONDS", 15)),
+        "profile_connections": int(os.environ.get("BENCH_PROFILE_CONNECTIONS", 16)),
+    }
     allowed = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {SERVER_CPU})
     try:
-        compared = compare_backends(Path(model.path))
+        compared = compare_backends(folder, spec)
     finally:
         os.sched_setaffinity(0, allowed)
     for b in compared["batches"]:
-        print(f"{b['batch']:>6} rows  onnx {b['onnx_us']:>10.1f} µs  sklearn "
-              f"{b['sklearn_us']:>10.1f} µs  x{b['speedup']}", flush=True)
+        print(
+            f"{b['batch']:>6} rows  onnx {b['onnx_us']:>10.1f} µs  sklearn "
+            f"{b['sklearn_us']:>10.1f} µs  x{b['speedup']}",
+            flush=True,
+        )
     print(f"one-row DataFrame: {compared['single_row']['sklearn_dataframe_us']} µs", flush=True)
     results = {
         "meta": describe_run(ROOT, "make bench-inference", knobs),
-        "model": str(model.tag),
+        "model": tag,
         **compared,
-        "profile": run_profile(knobs["profile_seconds"], knobs["profile_connections"]),
+        "profile": run_profile(spec, knobs["profile_seconds"], knobs["profile_connections"]),
     }
-    (RESULTS / "inference.json").write_text(json.dumps(results, indent=2) + "\n")
-    plot = plot_inference(results["batches"], results["single_row"]["sklearn_dataframe_us"],
-                          RESULTS)
-    (RESULTS / "inference.md").write_text(markdown(results, plot))
+    write_atomically(RESULTS / "inference.json", json.dumps(results, indent=2) + "\n")
+    plot = plot_inference(
+        results["batches"], results["single_row"]["sklearn_dataframe_us"], RESULTS
+    )
+    write_atomically(RESULTS / "inference.md", markdown(results, plot))
     print(f"wrote {RESULTS / 'inference.md'}")
 
 

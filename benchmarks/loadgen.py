@@ -28,12 +28,29 @@ def wrk_version() -> str:
     return out.split(" Copyright")[0].strip()
 
 
-def wrk_argv(url: str, body: Path, connections: int, seconds: int) -> list[str]:
-    """One wrk run (one thread: plenty for one server core) pinned to the load core."""
-    return pinned(LOAD_CPU, [
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", f"{TIMEOUT_S}s",
-        "-s", str(LUA_SCRIPT), url, "--", str(body),
-    ])
+def wrk_argv(
+    url: str, body: Path, connections: int, seconds: int, pause_ms: float | None = None
+) -> list[str]:
+    """The one wrk command line: one thread (plenty for one server core) pinned to the load
+    core, POSTing `body`; `pause_ms` before each request paces a connection (the soak)."""
+    pace = [] if pause_ms is None else [f"{pause_ms:.3f}"]
+    return pinned(
+        LOAD_CPU,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            f"{TIMEOUT_S}s",
+            "-s",
+            str(LUA_SCRIPT),
+            url,
+            "--",
+            str(body),
+            *pace,
+        ],
+    )
 
 
 def parse_wrk(output: str) -> dict[str, Any]:
@@ -41,7 +58,7 @@ def parse_wrk(output: str) -> dict[str, Any]:
     lines = [line for line in output.splitlines() if line.startswith(MARKER)]
     if not lines:
         raise ValueError(f"no {MARKER.strip()} line in wrk output:\n{output}")
-    raw = json.loads(lines[-1][len(MARKER):])
+    raw = json.loads(lines[-1][len(MARKER) :])
     seconds = raw["duration_us"] / 1e6
     errors = dict(raw["errors"])
     errors["total"] = sum(errors.values())
@@ -54,9 +71,12 @@ def parse_wrk(output: str) -> dict[str, Any]:
     }
 
 
-def run_wrk(url: str, body: Path, connections: int, seconds: int) -> dict[str, Any]:
-    """Load `url` for `seconds` at `connections` and return the parsed figures."""
-    argv = wrk_argv(url, body, connections, seconds)
+def run_wrk(
+    url: str, body: Path, connections: int, seconds: int, pause_ms: float | None = None
+) -> dict[str, Any]:
+    """Load `url` for `seconds` at `connections` (paced by `pause_ms`) and return the
+    parsed figures."""
+    argv = wrk_argv(url, body, connections, seconds, pause_ms)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")

@@ -13,8 +13,20 @@ from typing import Any
 
 from benchmarks.loadgen import wrk_version
 
-PACKAGES = ("bentoml", "onnxruntime", "scikit-learn", "numpy", "pandas", "pydantic",
-            "fastapi", "uvicorn", "uvloop", "httptools", "starlette", "py-spy")
+PACKAGES = (
+    "bentoml",
+    "onnxruntime",
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "pydantic",
+    "fastapi",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "starlette",
+    "py-spy",
+)
 # The files whose content decides what the service measured was.
 SERVED_FILES = ("service.py", "configuration.yaml")
 
@@ -63,8 +75,9 @@ def describe_run(root: Path, command: str, knobs: dict[str, Any]) -> dict[str, A
         "versions": {**{p: _version(p) for p in PACKAGES}, "wrk": wrk_version()},
         "code": {
             "commit": _git(root, "rev-parse", "--short", "HEAD"),
-            "uncommitted_changes": _git(root, "status", "--porcelain", "--", *SERVED_FILES,
-                                        "riskserve").splitlines(),
+            "uncommitted_changes": _git(
+                root, "status", "--porcelain", "--", *SERVED_FILES, "riskserve"
+            ).splitlines(),
             "sha256": {
                 name: hashlib.sha256((root / name).read_bytes()).hexdigest()[:12]
                 for name in SERVED_FILES

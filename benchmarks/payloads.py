@@ -1,52 +1,88 @@
-"""Request bodies for load tests: the SPEC example and seeded random valid records.
+"""Request bodies for load tests, derived from the model's spec: its example, and seeded
+random valid records.
 
-The random records respect every rule of the credit request schema (including
-`credit_history_length <= age - 18`), so a load test measures scoring, not 400s.
+Random records are rows of the model entry's stored reference sample (the training
+features) restricted to the servable ones, those a request could carry (every bound and
+cross-field rule of the spec holds), decoded to request form: ints as int, bools as bool,
+categories as their strings. So a load test sends records like the ones the model was
+trained on, of any model (credit, fraud, iris, ...), and measures scoring, not 400s.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from riskserve.specs.credit import CREDIT
-
-EXAMPLE: dict[str, Any] = dict(CREDIT.example)
-
-
-def random_record(rng: random.Random) -> dict[str, Any]:
-    """One valid credit application with plausible values."""
-    age = rng.randint(18, 80)
-    return {
-        "age": age,
-        "annual_income": rng.randint(12_000, 250_000),
-        "debt_to_income_ratio": round(rng.uniform(0.0, 1.5), 4),
-        "credit_history_length": rng.randint(0, min(80, age - 18)),
-        "num_open_accounts": rng.randint(0, 25),
-        "num_late_payments": rng.randint(0, 12),
-        "loan_amount": rng.randint(1_000, 80_000),
-    }
+from riskserve.contract import record_model
+from riskserve.model_entry import read_spec, reference_rows
+from riskserve.spec import ModelSpec
 
 
-def random_records(n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """`n` valid records, the same ones for the same seed."""
-    rng = random.Random(seed)
-    return [random_record(rng) for _ in range(n)]
+def entry_folder(tag: str) -> Path:
+    """The model-store folder of `tag` (`name`, `name:latest` or `name:version`).
+
+    BentoML reads BENTOML_HOME when first imported: set it before calling this."""
+    import bentoml
+
+    return Path(bentoml.models.get(tag).path)
 
 
-def batch_body(n: int, seed: int = 0) -> dict[str, Any]:
-    """A `/predict_batch` body of `n` random valid records."""
-    return {"records": random_records(n, seed)}
+def example(spec: ModelSpec) -> dict[str, Any]:
+    """The spec's example record (a /predict body)."""
+    return dict(spec.example)
 
 
-def feature_matrix(records: list[dict[str, Any]]) -> np.ndarray:
-    """Records as the float64 matrix the backends score, in spec column order."""
-    names = CREDIT.feature_names
-    return np.array([[r[name] for name in names] for r in records], dtype=np.float64)
+def to_records(spec: ModelSpec, rows: np.ndarray) -> list[dict[str, Any]]:
+    """Feature-matrix rows as request records (JSON-ready Python values)."""
+    columns = []
+    for feature, codes in zip(spec.features, rows.T, strict=True):
+        values = spec.decode(feature.name, codes)
+        if feature.kind == "int":
+            values = np.rint(values).astype(np.int64)
+        columns.append(values.tolist())
+    names = spec.feature_names
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+class RecordSource:
+    """The servable reference records of one model entry, to draw request records from."""
+
+    def __init__(self, spec: ModelSpec, rows: np.ndarray) -> None:
+        if not len(rows):
+            raise ValueError(f"{spec.name}: the reference sample has no servable rows")
+        self.spec = spec
+        self.pool = to_records(spec, rows)
+
+    @classmethod
+    def from_entry(cls, folder: Path, spec: ModelSpec | None = None) -> RecordSource:
+        """From a model-store entry folder (its own spec unless one is given)."""
+        spec = spec or read_spec(folder)
+        return cls(spec, reference_rows(folder, spec, "servable"))
+
+    def record(self, rng: random.Random) -> dict[str, Any]:
+        """One record, drawn with `rng`."""
+        return dict(rng.choice(self.pool))
+
+    def records(self, n: int, seed: int = 0) -> list[dict[str, Any]]:
+        """`n` records, the same ones for the same seed (drawn with replacement)."""
+        rng = random.Random(seed)
+        return [self.record(rng) for _ in range(n)]
+
+    def batch_body(self, n: int, seed: int = 0) -> dict[str, Any]:
+        """A `/predict_batch` body of `n` records."""
+        return {"records": self.records(n, seed)}
+
+
+def feature_matrix(spec: ModelSpec, records: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Records as the float64 matrix the backends score, exactly as the service builds it:
+    validated by the spec's record model, then `spec.to_matrix`."""
+    model = record_model(spec)
+    return spec.to_matrix([model.model_validate(r) for r in records])
 
 
 def write_body(folder: Path, name: str, body: Any) -> Path:

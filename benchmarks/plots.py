@@ -20,8 +20,9 @@ def _save(fig: Any, path: Path) -> str:
     return path.name
 
 
-def _grouped_bars(ax: Any, runs: list[dict[str, Any]], scenario: str, value: Any,
-                  connections: list[int]) -> None:
+def _grouped_bars(
+    ax: Any, runs: list[dict[str, Any]], scenario: str, value: Any, connections: list[int]
+) -> None:
     """One bar group per connection count, one bar per server."""
     width = 0.8 / max(len(runs), 1)
     for i, run in enumerate(runs):
@@ -52,10 +53,16 @@ def plot_http(results: dict[str, Any], folder: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     width = 0.8 / max(len(runs), 1)
     for i, run in enumerate(runs):
-        best = {s: max((p["rows_per_s"] for p in run["points"] if p["scenario"] == s),
-                       default=0) for s in scenarios}
-        ax.bar([j + i * width for j in range(len(scenarios))], [best[s] for s in scenarios],
-               width, label=run["name"])
+        best = {
+            s: max((p["rows_per_s"] for p in run["points"] if p["scenario"] == s), default=0)
+            for s in scenarios
+        }
+        ax.bar(
+            [j + i * width for j in range(len(scenarios))],
+            [best[s] for s in scenarios],
+            width,
+            label=run["name"],
+        )
     ax.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(scenarios))])
     ax.set_xticklabels(["/predict (1 row)", "batch of 100", "batch of 1,000"])
     ax.set_yscale("log")
@@ -72,8 +79,9 @@ def plot_inference(batches: list[dict[str, Any]], dataframe_us: float, folder: P
     sizes = [b["batch"] for b in batches]
     for key, label in (("onnx_us", "ONNX Runtime"), ("sklearn_us", "scikit-learn (ndarray)")):
         ax.plot(sizes, [b[key] for b in batches], marker="o", label=label)
-    ax.scatter([1], [dataframe_us], color="black", zorder=3,
-               label="scikit-learn, one-row DataFrame")
+    ax.scatter(
+        [1], [dataframe_us], color="black", zorder=3, label="scikit-learn, one-row DataFrame"
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("rows per call")

@@ -31,8 +31,10 @@ COMPONENTS = (
     ("logging", ("logging/",)),
     ("Prometheus metrics", ("prometheus_client/",)),
     ("OpenTelemetry tracing", ("opentelemetry/",)),
-    ("hop to the runner (client side)", ("_bentoml_impl/client/", "httpx/", "httpcore/",
-                                         "aiohttp/")),
+    (
+        "hop to the runner (client side)",
+        ("_bentoml_impl/client/", "httpx/", "httpcore/", "aiohttp/"),
+    ),
     ("HTTP server (uvicorn, h11, httptools)", ("uvicorn/", "h11/", "httptools")),
     ("BentoML request pipeline", ("bentoml/", "_bentoml_impl/", "_bentoml_sdk/")),
     ("Starlette", ("starlette/",)),
@@ -40,8 +42,15 @@ COMPONENTS = (
     ("asyncio event loop", ("asyncio/", "selectors.py", "uvloop")),
 )
 # Frames every sample passes through (process entry, server loop): no information.
-SCAFFOLDING = ("click/", "runpy", "<module>", "_bentoml_impl/worker/service.py",
-               "uvicorn/server.py", "uvicorn/_compat.py", "asyncio/")
+SCAFFOLDING = (
+    "click/",
+    "runpy",
+    "<module>",
+    "_bentoml_impl/worker/service.py",
+    "uvicorn/server.py",
+    "uvicorn/_compat.py",
+    "asyncio/",
+)
 TOP = 15
 
 
@@ -68,8 +77,11 @@ def _frame_name(frame: str) -> str:
     if not (frame.endswith(")") and ":" in frame):
         return frame
     func, _, path = frame.rsplit(":", 1)[0].partition(" (")
-    for root in ("site-packages/", f"{sysconfig.get_paths()['stdlib']}/",
-                 f"{Path(__file__).resolve().parent.parent}/"):
+    for root in (
+        "site-packages/",
+        f"{sysconfig.get_paths()['stdlib']}/",
+        f"{Path(__file__).resolve().parent.parent}/",
+    ):
         path = path.split(root, 1)[-1]
     return f"{func} ({path})"
 
@@ -84,14 +96,18 @@ def summarize(stacks: list[tuple[list[str], int]], us_per_request: float) -> dic
         owner = next((c for c in map(component, reversed(frames)) if c), "other")
         by_component[owner] += count
         self_time[_frame_name(frames[-1])] += count
-        for name in {_frame_name(f) for f in frames
-                     if not any(part in f for part in SCAFFOLDING)}:
+        for name in {_frame_name(f) for f in frames if not any(part in f for part in SCAFFOLDING)}:
             inclusive[name] += count
 
     def rows(counter: collections.Counter[str], n: int) -> list[dict[str, Any]]:
-        return [{"name": name, "share": round(count / total, 4),
-                 "us_per_request": round(us_per_request * count / total, 1)}
-                for name, count in counter.most_common(n)]
+        return [
+            {
+                "name": name,
+                "share": round(count / total, 4),
+                "us_per_request": round(us_per_request * count / total, 1),
+            }
+            for name, count in counter.most_common(n)
+        ]
 
     return {
         "samples": total,
@@ -101,20 +117,37 @@ def summarize(stacks: list[tuple[list[str], int]], us_per_request: float) -> dic
     }
 
 
-def profile_predict(server: Server, body: Path, connections: int, seconds: int,
-                    folder: Path) -> dict[str, Any]:
+def profile_predict(
+    server: Server, body: Path, connections: int, seconds: int, folder: Path
+) -> dict[str, Any]:
     """Sample every worker of a ready server while wrk loads /predict."""
     workers = [p for p in server.processes()[1:] if role(p) != "arbiter"] or server.processes()
     spies = {}
     for proc in workers:
         out = folder / f"py-spy-{role(proc)}.txt"
-        argv = pinned(LOAD_CPU, [
-            PY_SPY, "record", "--pid", str(proc.pid), "--rate", str(SAMPLE_RATE),
-            "--duration", str(seconds), "--nonblocking", "--full-filenames",
-            "--format", "raw", "--output", str(out),
-        ])
-        spies[role(proc)] = (subprocess.Popen(argv, stdout=subprocess.DEVNULL,
-                                              stderr=subprocess.PIPE), out)
+        argv = pinned(
+            LOAD_CPU,
+            [
+                PY_SPY,
+                "record",
+                "--pid",
+                str(proc.pid),
+                "--rate",
+                str(SAMPLE_RATE),
+                "--duration",
+                str(seconds),
+                "--nonblocking",
+                "--full-filenames",
+                "--format",
+                "raw",
+                "--output",
+                str(out),
+            ],
+        )
+        spies[role(proc)] = (
+            subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+            out,
+        )
     with TreeMonitor(server.processes()) as monitor:
         load = run_wrk(server.url + "/predict", body, connections, seconds)
     per_process = {}
@@ -126,12 +159,14 @@ def profile_predict(server: Server, body: Path, connections: int, seconds: int,
             continue
         cpu_s = resources.get(name, {}).get("cpu_s", 0.0)
         us = 1e6 * cpu_s / max(load["requests"], 1)
-        per_process[name] = {"cpu_us_per_request": round(us, 1),
-                             **summarize(parse_collapsed(out.read_text()), us)}
+        per_process[name] = {
+            "cpu_us_per_request": round(us, 1),
+            **summarize(parse_collapsed(out.read_text()), us),
+        }
     return {
         "method": f"py-spy record --nonblocking at {SAMPLE_RATE} Hz on each worker of "
-                  f"`bentoml serve` (CPU 0) while wrk (CPU 1) loads /predict with "
-                  f"{connections} connections for {seconds} s",
+        f"`bentoml serve` (CPU 0) while wrk (CPU 1) loads /predict with "
+        f"{connections} connections for {seconds} s",
         "load": load,
         "processes": per_process,
     }

@@ -1,7 +1,8 @@
 """Issue 6's targets checked against measured figures, and the HTTP benchmark's report.
 
-Every comparison is a ratio to the FastAPI baseline measured in the same run; a target
-that was missed says by how much.
+Every comparison is a ratio to the FastAPI baseline of the same model measured in the
+same run; a target that was missed says by how much. Other models than the served one
+(fraud_model) are compared with it point by point, also within the run.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.plots import plot_http
+from riskserve.files import write_atomically
 
 PASS, MISS, UNMEASURED = "PASS", "MISS", "NOT MEASURED"
 
@@ -33,8 +35,15 @@ class Target:
 
     def check(self, value: float | None, detail: str = "") -> dict[str, Any]:
         """PASS or MISS (saying by how much), or NOT MEASURED without a value."""
-        row = {"target": self.name, "limit": self.limit, "at_least": self.at_least,
-               "unit": self.unit, "value": value, "detail": detail, "shortfall": ""}
+        row = {
+            "target": self.name,
+            "limit": self.limit,
+            "at_least": self.at_least,
+            "unit": self.unit,
+            "value": value,
+            "detail": detail,
+            "shortfall": "",
+        }
         if value is None:
             return {**row, "status": UNMEASURED}
         passed = value >= self.limit if self.at_least else value <= self.limit
@@ -43,17 +52,25 @@ class Target:
         return {**row, "status": PASS if passed else MISS}
 
 
-def find_run(results: dict[str, Any], flag: str) -> dict[str, Any] | None:
-    """The run marked `baseline` or `default`."""
-    return next((r for r in results["runs"] if r.get(flag)), None)
+def model_of(results: dict[str, Any], run: dict[str, Any]) -> str | None:
+    """The tag of the model a run served (the served model's when the run does not say)."""
+    return run.get("model", results.get("model"))
+
+
+def find_run(results: dict[str, Any], flag: str, model: str | None = None) -> dict[str, Any] | None:
+    """The run marked `baseline` or `default` of `model` (default: the served model)."""
+    model = model or results.get("model")
+    return next((r for r in results["runs"] if r.get(flag) and model_of(results, r) == model), None)
 
 
 def find_point(run: dict[str, Any] | None, scenario: str, connections: int) -> dict | None:
     """One measured point of a run."""
     if run is None:
         return None
-    return next((p for p in run["points"]
-                 if p["scenario"] == scenario and p["connections"] == connections), None)
+    return next(
+        (p for p in run["points"] if p["scenario"] == scenario and p["connections"] == connections),
+        None,
+    )
 
 
 def peak_point(run: dict[str, Any] | None, scenario: str) -> dict | None:
@@ -68,9 +85,9 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def add_ratios(results: dict[str, Any]) -> None:
-    """Each point's req/s and latencies as ratios to the baseline's same point."""
-    baseline = find_run(results, "baseline")
+    """Each point's req/s and latencies as ratios to its model's baseline's same point."""
     for run in results["runs"]:
+        baseline = find_run(results, "baseline", model_of(results, run))
         for point in run["points"]:
             base = find_point(baseline, point["scenario"], point["connections"])
             single = find_point(baseline, "predict", point["connections"])
@@ -104,33 +121,68 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     batch, single = peak_point(default, "batch1000"), peak_point(default, "predict")
     inference = results.get("inference") or {}
     startup = results.get("make_serve_startup") or {}
-    rss = [p["rss_peak_mb"] for point in (default or {}).get("points", [])
-           for p in point["resources"]["processes"].values()]
+    rss = [
+        p["rss_peak_mb"]
+        for point in (default or {}).get("points", [])
+        for p in point["resources"]["processes"].values()
+    ]
     p50_64, p99_64 = _get(c64, "latency_ms", "p50"), _get(c64, "latency_ms", "p99")
     return [
         Target("single /predict req/s at 16 connections ÷ baseline", 3, True, "x").check(
-            _get(c16, "vs_baseline", "rps"),
-            f"{_get(c16, 'rps')} req/s" if c16 else ""),
+            _get(c16, "vs_baseline", "rps"), f"{_get(c16, 'rps')} req/s" if c16 else ""
+        ),
         Target("errors in that run (non-2xx + socket)", 0, False).check(
-            _get(c16, "errors", "total")),
+            _get(c16, "errors", "total")
+        ),
         Target("p50 at 1 connection", 2, False, " ms").check(_get(c1, "latency_ms", "p50")),
         Target("p99 at 16 connections", 25, False, " ms").check(_get(c16, "latency_ms", "p99")),
         Target("p99 ÷ p50 at 64 connections", 2.5, False, "x").check(
-            ratio(p99_64, p50_64), f"p50 {p50_64} ms, p99 {p99_64} ms" if c64 else ""),
+            ratio(p99_64, p50_64), f"p50 {p50_64} ms, p99 {p99_64} ms" if c64 else ""
+        ),
         Target("/predict_batch 1,000 records, rows/s (best concurrency)", 250_000, True).check(
-            _get(batch, "rows_per_s"),
-            f"best at {batch['connections']} conn." if batch else ""),
+            _get(batch, "rows_per_s"), f"best at {batch['connections']} conn." if batch else ""
+        ),
         Target("batch rows/s ÷ single-record rows/s (best of each)", 100, True, "x").check(
-            ratio(_get(batch, "rows_per_s"), _get(single, "rows_per_s"))),
+            ratio(_get(batch, "rows_per_s"), _get(single, "rows_per_s"))
+        ),
         Target("ONNX one row vs scikit-learn on a one-row DataFrame", 50, True, "x").check(
-            _get(inference, "single_row", "speedup_vs_dataframe")),
+            _get(inference, "single_row", "speedup_vs_dataframe")
+        ),
         Target("parity max |Δp|, ONNX vs scikit-learn", 1e-4, False).check(
-            inference.get("parity_max_abs_diff")),
+            inference.get("parity_max_abs_diff")
+        ),
         Target("`make serve` to /readyz 200 (median)", 5, False, " s").check(
-            startup.get("median_s"), _startup_detail(startup, default)),
-        Target("RSS per process, peak under load", 300, False, " MB").check(
-            max(rss, default=None)),
+            startup.get("median_s"), _startup_detail(startup, default)
+        ),
+        Target("RSS per process, peak under load", 300, False, " MB").check(max(rss, default=None)),
     ]
+
+
+def compare_models(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each other model's default-service points beside the served model's same points:
+    req/s and rows/s, their ratio, and each one's ratio to its own baseline."""
+    served = find_run(results, "default")
+    rows = []
+    for tag in results.get("other_models", []):
+        other = find_run(results, "default", tag)
+        for point in (other or {}).get("points", []):
+            same = find_point(served, point["scenario"], point["connections"])
+            rows.append(
+                {
+                    "model": tag,
+                    "scenario": point["scenario"],
+                    "connections": point["connections"],
+                    "rps": point["rps"],
+                    "rows_per_s": point["rows_per_s"],
+                    "p99_ms": point["latency_ms"]["p99"],
+                    "errors": point["errors"]["total"],
+                    "served_rows_per_s": _get(same, "rows_per_s"),
+                    "vs_served": ratio(point["rows_per_s"], _get(same, "rows_per_s")),
+                    "vs_baseline": _get(point, "vs_baseline", "rps"),
+                    "served_vs_baseline": _get(same, "vs_baseline", "rps"),
+                }
+            )
+    return rows
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -150,9 +202,16 @@ def targets_table(targets: list[dict[str, Any]]) -> list[str]:
     """Markdown rows: target, bound, measured value, PASS/MISS and the shortfall."""
     return _table(
         ["target", "bound", "measured", "status", "by how much / detail"],
-        [[t["target"], ("≥ " if t["at_least"] else "≤ ") + _fmt(t["limit"]) + t["unit"],
-          _fmt(t["value"]) + (t["unit"] if t["value"] is not None else ""), t["status"],
-          "; ".join(x for x in (t["shortfall"], t["detail"]) if x)] for t in targets],
+        [
+            [
+                t["target"],
+                ("≥ " if t["at_least"] else "≤ ") + _fmt(t["limit"]) + t["unit"],
+                _fmt(t["value"]) + (t["unit"] if t["value"] is not None else ""),
+                t["status"],
+                "; ".join(x for x in (t["shortfall"], t["detail"]) if x),
+            ]
+            for t in targets
+        ],
     )
 
 
@@ -162,12 +221,39 @@ def figures_table(results: dict[str, Any]) -> list[str]:
     for run in results["runs"]:
         for p in run["points"]:
             lat, vs = p["latency_ms"], p["vs_baseline"]
-            rows.append([run["name"], p["scenario"], p["connections"], p["rps"], p["rows_per_s"],
-                         lat["p50"], lat["p90"], lat["p99"], p["errors"]["total"],
-                         p["cpu_ms_per_request"], p["resources"]["rss_peak_mb"], vs["rps"]])
-    return _table(["server", "request", "conns", "req/s", "rows/s", "p50 ms", "p90 ms",
-                   "p99 ms", "errors", "server CPU ms/req", "RSS MB (all procs)",
-                   "req/s ÷ baseline"], rows)
+            rows.append(
+                [
+                    run["name"],
+                    p["scenario"],
+                    p["connections"],
+                    p["rps"],
+                    p["rows_per_s"],
+                    lat["p50"],
+                    lat["p90"],
+                    lat["p99"],
+                    p["errors"]["total"],
+                    p["cpu_ms_per_request"],
+                    p["resources"]["rss_peak_mb"],
+                    vs["rps"],
+                ]
+            )
+    return _table(
+        [
+            "server",
+            "request",
+            "conns",
+            "req/s",
+            "rows/s",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "errors",
+            "server CPU ms/req",
+            "RSS MB (all procs)",
+            "req/s ÷ baseline",
+        ],
+        rows,
+    )
 
 
 def process_table(results: dict[str, Any]) -> list[str]:
@@ -176,22 +262,66 @@ def process_table(results: dict[str, Any]) -> list[str]:
     for run in results["runs"]:
         for proc, idle in run.get("idle_rss_mb", {}).items():
             per_point = [p["resources"]["processes"].get(proc, {}) for p in run["points"]]
-            rows.append([run["name"], proc, idle,
-                         max((x.get("rss_peak_mb", 0) for x in per_point), default=None),
-                         round(sum(x.get("cpu_s", 0) for x in per_point), 1)])
-    return _table(["server", "process", "RSS idle MB", "RSS peak MB", "CPU s (all points)"],
-                  rows)
+            rows.append(
+                [
+                    run["name"],
+                    proc,
+                    idle,
+                    max((x.get("rss_peak_mb", 0) for x in per_point), default=None),
+                    round(sum(x.get("cpu_s", 0) for x in per_point), 1),
+                ]
+            )
+    return _table(["server", "process", "RSS idle MB", "RSS peak MB", "CPU s (all points)"], rows)
+
+
+def models_table(results: dict[str, Any]) -> list[str]:
+    """Markdown rows of `compare_models`."""
+    served = str(results.get("model")).split(":")[0]
+    return _table(
+        [
+            "model",
+            "request",
+            "conns",
+            "req/s",
+            "rows/s",
+            "p99 ms",
+            "errors",
+            f"{served} rows/s",
+            f"rows/s ÷ {served}",
+            "req/s ÷ own baseline",
+            f"{served} req/s ÷ its baseline",
+        ],
+        [
+            [
+                c["model"],
+                c["scenario"],
+                c["connections"],
+                c["rps"],
+                c["rows_per_s"],
+                c["p99_ms"],
+                c["errors"],
+                c["served_rows_per_s"],
+                c["vs_served"],
+                c["vs_baseline"],
+                c["served_vs_baseline"],
+            ]
+            for c in results.get("models_compared", [])
+        ],
+    )
 
 
 def _load_note(results: dict[str, Any]) -> str:
     """The machine's 1-minute load average over the points: other work skews figures."""
-    loads = [p["load_average_1m"] for r in results["runs"] for p in r["points"]
-             if "load_average_1m" in p]
+    loads = [
+        p["load_average_1m"] for r in results["runs"] for p in r["points"] if "load_average_1m" in p
+    ]
     if not loads:
         return ""
-    return (f"Load average (1 min) after each point: {min(loads):g} to {max(loads):g} on "
-            f"{results['meta']['machine']['cores']} cores; above the core count, other work "
-            f"on the machine was competing with the server and load generator.")
+    return (
+        f"Load average (1 min) after each point: {min(loads):g} to {max(loads):g} on "
+        f"{results['meta']['machine']['cores']} cores; above the core count, other work "
+        f"on the machine was competing with the server and load generator."
+    )
 
 
 def _inference_source(results: dict[str, Any]) -> list[str]:
@@ -199,14 +329,18 @@ def _inference_source(results: dict[str, Any]) -> list[str]:
     inference = results.get("inference")
     if not inference:
         return ["The in-process targets need `make bench-inference` (not run yet)."]
-    lines = [f"The ONNX speed-up and parity come from `make bench-inference` run "
-             f"{inference['meta']['date']}, whose /predict profile (`inference.md`) shows "
-             f"what limits a single request: on one core, req/s is at most 1,000,000 ÷ "
-             f"the server CPU µs per request.", ""]
+    lines = [
+        f"The ONNX speed-up and parity come from `make bench-inference` run "
+        f"{inference['meta']['date']}, whose /predict profile (`inference.md`) shows "
+        f"what limits a single request: on one core, req/s is at most 1,000,000 ÷ "
+        f"the server CPU µs per request.",
+        "",
+    ]
     for name, proc in inference.get("profile", {}).get("processes", {}).items():
         if "components" in proc:
-            top = ", ".join(f"{c['name']} {c['us_per_request']:g} µs"
-                            for c in proc["components"][:6])
+            top = ", ".join(
+                f"{c['name']} {c['us_per_request']:g} µs" for c in proc["components"][:6]
+            )
             lines.append(f"- {name}: {proc['cpu_us_per_request']:g} µs CPU per request; {top}")
     return lines
 
@@ -215,9 +349,14 @@ def write_report(results: dict[str, Any], folder: Path) -> None:
     """http.md with the plots next to it."""
     meta, knobs = results["meta"], results["meta"]["knobs"]
     machine = meta["machine"]
-    plots = plot_http(results, folder)
+    served = results.get("model")
+    if "models_compared" not in results:
+        results["models_compared"] = compare_models(results)
+    runs = [r for r in results["runs"] if model_of(results, r) == served]
+    plots = plot_http({**results, "runs": runs}, folder)
     lines = [
-        "# riskserve HTTP benchmark", "",
+        "# riskserve HTTP benchmark",
+        "",
         f"Run {meta['date']} on {machine['cpu']}, {machine['cores']} cores, "
         f"{machine['memory_gib']} GiB, Linux {machine['kernel']}, Python {machine['python']}.",
         f"Command: `{meta['command']}` (BENCH_SECONDS={knobs['seconds']}, "
@@ -225,23 +364,63 @@ def write_report(results: dict[str, Any], folder: Path) -> None:
         f"{','.join(map(str, knobs['connections']))}); {results['wall_seconds']:.0f} s in all.",
         f"Code: commit {meta['code']['commit']}, service.py sha256 "
         f"{meta['code']['sha256']['service.py']}"
-        + (f", uncommitted: {', '.join(meta['code']['uncommitted_changes'])}"
-           if meta["code"]["uncommitted_changes"] else "") + ".",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".", "",
+        + (
+            f", uncommitted: {', '.join(meta['code']['uncommitted_changes'])}"
+            if meta["code"]["uncommitted_changes"]
+            else ""
+        )
+        + ".",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".",
+        "",
         "Each server runs pinned to CPU 0 and wrk (one thread, `benchmarks/post.lua`) to CPU 1; "
         "each point is a warm-up then a measured run at a fixed number of connections. "
-        "/predict sends the SPEC example; /predict_batch sends seeded random valid records. "
+        "/predict sends the model spec's example; /predict_batch sends seeded random valid "
+        "records (servable rows of the model's stored reference sample). "
         "Errors are non-2xx replies plus socket errors and 10 s timeouts. CPU and RSS cover "
-        "every process of the server (psutil). The baseline is `benchmarks/baseline_app.py`: "
-        "FastAPI + uvicorn (one worker), the same Pydantic rules, scikit-learn on a "
-        "one-row DataFrame.", "", _load_note(results), "",
-        "## Targets (issue 6)", "", *targets_table(results["targets"]), "",
-        *_inference_source(results), "",
-        "## All points", "", *figures_table(results), "",
-        "## Processes", "", *process_table(results), "",
+        "every process of the server (psutil). The baseline is `benchmarks/baseline_app.py` "
+        "built from the same model's spec: FastAPI + uvicorn (one worker), the same Pydantic "
+        "rules, scikit-learn on a per-request DataFrame, the same decision policy.",
+        "",
+        f"Served model: `{served}`; every figure and target below is for it unless the row "
+        "names another model.",
+        "",
+        *results.get("notes", []),
+        "",
+        _load_note(results),
+        "",
+        "## Targets (issue 6)",
+        "",
+        *targets_table(results["targets"]),
+        "",
+        *_inference_source(results),
+        "",
+        *_models_section(results),
+        "## All points",
+        "",
+        *figures_table(results),
+        "",
+        "## Processes",
+        "",
+        *process_table(results),
+        "",
     ]
     for run in results["runs"]:
         if "error" in run:
             lines += [f"**{run['name']} did not run**: {run['error']}", ""]
     lines += [f"![{name}]({name})" for name in plots]
-    (folder / "http.md").write_text("\n".join(lines) + "\n")
+    write_atomically(folder / "http.md", "\n".join(lines) + "\n")
+
+
+def _models_section(results: dict[str, Any]) -> list[str]:
+    """The other models beside the served one, when the run measured any."""
+    if not results.get("other_models"):
+        return []
+    return [
+        "## Other models beside the served one (issue 9)",
+        "",
+        "Each model served as configured (its own RISKSERVE_MODEL server) and by its own "
+        "spec-built baseline, at the same points and in the same run as the served model.",
+        "",
+        *models_table(results),
+        "",
+    ]

@@ -1,4 +1,5 @@
-"""The benchmark harness's own logic: request bodies, wrk parsing, ratios and targets.
+"""The benchmark harness's own logic: request bodies, the baseline app, wrk and server
+command lines, the benchmark plan, ratios, targets and the report.
 
 No load is generated here; `make bench` and `make bench-inference` do that.
 """
@@ -6,29 +7,60 @@ No load is generated here; `make bench` and `make bench-inference` do that.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
+from fastapi.testclient import TestClient
 
-from benchmarks import payloads
-from benchmarks.loadgen import parse_wrk
-from benchmarks.report import MISS, PASS, UNMEASURED, Target, evaluate_targets
-from riskserve.specs.credit import CREDIT
+from benchmarks import http_bench, payloads
+from benchmarks.baseline_app import create_app, tutorial_frame
+from benchmarks.loadgen import LUA_SCRIPT, parse_wrk, wrk_argv
+from benchmarks.report import (
+    MISS,
+    PASS,
+    UNMEASURED,
+    Target,
+    compare_models,
+    evaluate_targets,
+    write_report,
+)
+from benchmarks.servers import LOAD_CPU, serve_argv
+from riskserve.backends import SklearnBackend
+from riskserve.contract import record_model
+from riskserve.decisions import Policy
+from riskserve.files import write_atomically
+from riskserve.model_entry import read_reference, read_spec
+from riskserve.settings import PROJECT_ROOT
+from tests.conftest import CREDIT, FRAUD
 
-ROOT = Path(__file__).resolve().parent.parent
-Application = CREDIT.request_model()
+MODELS = ["trained_model", "fraud_model"]  # conftest fixtures: credit, fraud
+
+
+@pytest.fixture(params=MODELS)
+def entry(request) -> Path:
+    """A trained model-store entry folder of each model."""
+    return Path(request.getfixturevalue(request.param).path)
+
 
 # Locust patches the standard library with gevent when imported, so its file is
-# exercised in a child process that records the requests instead of sending them.
+# exercised in a child process that records the requests instead of sending them (and
+# answers /model_info with the entry's tag and spec, as the service does).
 RECORD_LOCUST_TASKS = """
-import json
+import json, sys
 from locust.env import Environment
 from benchmarks import locustfile
 
+MODEL_INFO = sys.argv[1]
+
 class Response:
     status_code = 200
+    text = MODEL_INFO
     def __enter__(self): return self
     def __exit__(self, *exc): return False
 
@@ -42,31 +74,187 @@ locustfile.RiskUser.host = "http://127.0.0.1:9"  # never contacted
 user = locustfile.RiskUser(Environment(user_classes=[locustfile.RiskUser]))
 user.client = Recorder()
 user.on_start()
-for name in ("predict_example", "predict_random", "predict_batch"):
+for name in ("predict_example", "predict_random", "predict_random", "predict_batch"):
     getattr(user, name)()
 print(json.dumps(user.client.calls))
 """
 
 
-def test_locustfile_tasks_build_valid_requests() -> None:
-    done = subprocess.run([sys.executable, "-c", RECORD_LOCUST_TASKS], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+def test_locustfile_tasks_build_valid_requests_for_the_served_model(entry) -> None:
+    spec = read_spec(entry)
+    info = json.dumps({"tag": f"{entry.parent.name}:{entry.name}", "spec": spec.to_json()})
+    done = subprocess.run(
+        [sys.executable, "-c", RECORD_LOCUST_TASKS, info],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "LOCUST_BATCH_SIZE": "50"},
+    )
     assert done.returncode == 0, done.stderr
     calls = json.loads(done.stdout.strip().splitlines()[-1])
-    assert [path for path, _ in calls] == ["/predict", "/predict", "/predict_batch"]
-    Application.model_validate(calls[0][1])
-    Application.model_validate(calls[1][1])
-    assert len(calls[2][1]["records"]) == 100
-    for record in calls[2][1]["records"]:
-        Application.model_validate(record)
+    paths = [path for path, _ in calls]
+    assert paths == ["/model_info", "/predict", "/predict", "/predict", "/predict_batch"]
+    record = record_model(spec)
+    assert calls[1][1] == dict(spec.example)
+    for _, body in calls[2:4]:
+        record.model_validate(body)
+    assert calls[2][1] != calls[3][1]
+    assert len(calls[4][1]["records"]) == 50
+    for body in calls[4][1]["records"]:
+        record.model_validate(body)
 
 
-def test_random_records_are_valid_and_seeded() -> None:
-    records = payloads.random_records(2000, seed=3)
-    for record in records:
-        Application.model_validate(record)
-    assert records == payloads.random_records(2000, seed=3)
-    assert payloads.feature_matrix(records[:2]).shape == (2, len(CREDIT.features))
+def test_random_records_are_valid_seeded_and_typed(entry) -> None:
+    spec = read_spec(entry)
+    source = payloads.RecordSource.from_entry(entry)
+    records = source.records(2000, seed=3)
+    record = record_model(spec)
+    for r in records:
+        record.model_validate(r)  # strict: ints are int, bools bool, categories str
+    assert records == payloads.RecordSource.from_entry(entry).records(2000, seed=3)
+    assert records != source.records(2000, seed=4)
+    assert payloads.feature_matrix(spec, records[:2]).shape == (2, len(spec.features))
+    for f in spec.features:
+        values = {r[f.name] for r in records}
+        assert len(values) > 1, f"{f.name} never varies"
+        if f.kind == "category":
+            assert values <= set(f.values or ())
+        if f.kind == "int":
+            assert all(type(v) is int for v in values)
+
+
+def test_fraud_records_carry_categories_and_bools(fraud_model) -> None:
+    records = payloads.RecordSource.from_entry(Path(fraud_model.path)).records(500)
+    assert {r["card_present"] for r in records} == {True, False}
+    assert all(isinstance(r["merchant_category"], str) for r in records)
+    assert len({r["merchant_category"] for r in records}) >= 3
+    body = payloads.RecordSource.from_entry(Path(fraud_model.path)).batch_body(7, seed=1)
+    assert len(body["records"]) == 7
+
+
+def test_records_decode_the_reference_rows_exactly(entry) -> None:
+    """Request form and back gives the stored matrix: the encoding is the service's."""
+    spec = read_spec(entry)
+    rows = read_reference(entry, spec)[:300]
+    rows = rows[spec.admissible(rows)]
+    assert len(rows) > 100
+    np.testing.assert_array_equal(
+        payloads.feature_matrix(spec, payloads.to_records(spec, rows)), rows
+    )
+
+
+def test_records_never_come_from_unservable_rows() -> None:
+    unservable = np.array([[21, 40_000, 0.3, 29, 3, 0, 10_000]], dtype=np.float64)
+    assert not CREDIT.admissible(unservable).any()  # history before age 18
+    with pytest.raises(ValueError, match="no servable rows"):
+        payloads.RecordSource(CREDIT, unservable[CREDIT.admissible(unservable)])
+
+
+def test_example_is_the_specs() -> None:
+    assert payloads.example(FRAUD) == dict(FRAUD.example)
+    assert payloads.example(CREDIT) is not CREDIT.example  # a copy to change freely
+
+
+def test_tutorial_frame_encodes_like_the_service(fraud_model) -> None:
+    folder = Path(fraud_model.path)
+    records = payloads.RecordSource.from_entry(folder).records(200)
+    frame = tutorial_frame(FRAUD, records)
+    assert list(frame.columns) == FRAUD.feature_names
+    np.testing.assert_array_equal(
+        frame.to_numpy(dtype=np.float64), payloads.feature_matrix(FRAUD, records)
+    )
+
+
+def test_baseline_app_scores_with_the_spec_pipeline_and_policy(entry) -> None:
+    spec = read_spec(entry)
+    client = TestClient(create_app(entry))
+    records = payloads.RecordSource.from_entry(entry).records(40, seed=2)
+    expected = Policy(spec).decide(
+        SklearnBackend(entry).predict_proba(payloads.feature_matrix(spec, records))
+    )[0]
+    reply = client.post("/predict_batch", json={"records": records})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["model_version"] == f"{spec.name}:{entry.name}"
+    results = reply.json()["results"]
+    assert [r[spec.decision.field] for r in results] == [e[spec.decision.field] for e in expected]
+    probability = spec.response.probability
+    np.testing.assert_allclose(
+        [r[probability] for r in results], [e[probability] for e in expected], atol=1e-12
+    )
+    single = client.post("/predict", json=records[0])
+    assert single.status_code == 200
+    assert {k: v for k, v in single.json().items() if k != "model_version"} == results[0]
+    broken = {**records[0]}
+    broken.pop(spec.feature_names[-1])
+    assert client.post("/predict", json=broken).status_code == 422
+    assert client.post("/predict", json={**records[0], "extra": 1}).status_code == 422
+
+
+def test_baseline_app_refuses_records_the_service_refuses(trained_model) -> None:
+    client = TestClient(create_app(Path(trained_model.path)))
+    example = dict(CREDIT.example)
+    assert client.post("/predict", json=example).status_code == 200
+    too_long = {**example, "age": 30, "credit_history_length": 13}  # > age - 18
+    assert client.post("/predict", json=too_long).status_code == 422
+    assert client.post("/predict", json={**example, "age": 35.5}).status_code == 422
+
+
+def test_wrk_argv_is_one_pinned_command() -> None:
+    argv = wrk_argv("http://127.0.0.1:3000/predict", Path("/tmp/b.json"), 16, 10)
+    assert argv[:3] == ["taskset", "-c", str(LOAD_CPU)]
+    assert argv[3] == "wrk"
+    assert {"-t1", "-c16", "-d10s", str(LUA_SCRIPT)} <= set(argv)
+    assert argv[-2:] == ["--", "/tmp/b.json"]
+    paced = wrk_argv("http://127.0.0.1:3000/predict", Path("/tmp/b.json"), 16, 10, 12.5)
+    assert paced == [*argv, "12.500"]
+
+
+def test_serve_argv_uses_the_venv_bentoml() -> None:
+    argv = serve_argv(4321)
+    assert argv[0] == str(Path(sys.executable).with_name("bentoml"))
+    assert argv[1:3] == ["serve", "service:RiskAPI"]
+    assert argv[-4:] == ["--host", "127.0.0.1", "--port", "4321"]
+    assert serve_argv(1, "service:RiskRunner")[2] == "service:RiskRunner"
+
+
+def test_bench_plan_covers_every_variant_and_the_other_models() -> None:
+    config = yaml.safe_load((PROJECT_ROOT / "configuration.yaml").read_text())
+    assert "lean_http" not in config["riskserve"]
+    credit = http_bench.Model("credit_model:a", Path("/x"), CREDIT)
+    fraud = http_bench.Model("fraud_model:b", Path("/y"), FRAUD)
+    variants = http_bench.plan(config, credit, [fraud])
+    served = [v for v in variants if v.model == credit.tag]
+    assert [v.name for v in served] == [
+        "fastapi baseline",
+        "bentoml onnx/inprocess",
+        "bentoml sklearn/inprocess",
+        "bentoml onnx/runner",
+        "bentoml sklearn/runner",
+    ]
+    assert len(served[1].points((1, 16, 64))) == 9
+    others = [v for v in variants if v.model == fraud.tag]
+    assert [(v.name, v.baseline, v.default) for v in others] == [
+        ("fraud_model: fastapi baseline", True, False),
+        ("fraud_model: bentoml onnx/inprocess", False, True),
+    ]
+    for v in others:
+        assert v.points((1, 16, 64)) == [("predict", 16), ("batch1000", 16)]
+        assert not v.overrides
+
+
+def test_write_atomically_replaces_whole_files(tmp_path) -> None:
+    path = tmp_path / "result.json"
+    write_atomically(path, "old")
+    write_atomically(path, "néw")
+    assert path.read_text(encoding="utf-8") == "néw"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    write_atomically(path, b"\x00bytes", mode=0o600)
+    assert path.read_bytes() == b"\x00bytes"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+    with pytest.raises(FileNotFoundError):
+        write_atomically(tmp_path / "missing" / "x", "text")
 
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:3000/predict
@@ -89,8 +277,14 @@ def test_parse_wrk_summary_line() -> None:
     assert figures["rps"] == 1600.0
     assert figures["latency_ms"]["p50"] == 9.5
     assert figures["latency_ms"]["p99"] == 20.25
-    assert figures["errors"] == {"connect": 0, "read": 1, "write": 0, "status": 3,
-                                 "timeout": 0, "total": 4}
+    assert figures["errors"] == {
+        "connect": 0,
+        "read": 1,
+        "write": 0,
+        "status": 3,
+        "timeout": 0,
+        "total": 4,
+    }
 
 
 def test_parse_wrk_without_summary_fails() -> None:
@@ -110,32 +304,64 @@ def test_target_check_says_by_how_much() -> None:
     assert at_most.check(None)["status"] == UNMEASURED
 
 
-def _point(scenario: str, connections: int, rps: float, p50: float, p99: float,
-           rows: int = 1, errors: int = 0, rss: float = 100.0) -> dict:
+def _point(
+    scenario: str,
+    connections: int,
+    rps: float,
+    p50: float,
+    p99: float,
+    rows: int = 1,
+    errors: int = 0,
+    rss: float = 100.0,
+) -> dict:
     return {
-        "scenario": scenario, "connections": connections, "rows": rows, "rps": rps,
-        "rows_per_s": rps * rows, "latency_ms": {"p50": p50, "p90": p99, "p99": p99},
+        "scenario": scenario,
+        "connections": connections,
+        "rows": rows,
+        "rps": rps,
+        "rows_per_s": rps * rows,
+        "latency_ms": {"p50": p50, "p90": p99, "p99": p99},
         "errors": {"total": errors},
-        "resources": {"processes": {"CreditAPI": {"cpu_s": 1.0, "rss_peak_mb": rss}}},
+        "cpu_ms_per_request": 1.0,
+        "resources": {
+            "processes": {"RiskAPI": {"cpu_s": 1.0, "rss_peak_mb": rss}},
+            "rss_peak_mb": rss,
+        },
     }
+
+
+def _credit_runs() -> list[dict]:
+    return [
+        {
+            "name": "fastapi baseline",
+            "baseline": True,
+            "points": [
+                _point("predict", 1, 300, 3.0, 5.0),
+                _point("predict", 16, 400, 40, 80),
+                _point("predict", 64, 400, 160, 300),
+            ],
+        },
+        {
+            "name": "bentoml onnx",
+            "default": True,
+            "points": [
+                _point("predict", 1, 900, 1.0, 2.0),
+                _point("predict", 16, 1000, 15, 30),
+                _point("predict", 64, 1000, 60, 200, rss=320.0),
+                _point("batch1000", 1, 200, 5, 9, rows=1000),
+                _point("batch1000", 16, 150, 100, 200, rows=1000),
+            ],
+        },
+    ]
 
 
 def test_ratios_and_targets_from_one_run() -> None:
     results = {
-        "runs": [
-            {"name": "fastapi baseline", "baseline": True, "points": [
-                _point("predict", 1, 300, 3.0, 5.0), _point("predict", 16, 400, 40, 80),
-                _point("predict", 64, 400, 160, 300),
-            ]},
-            {"name": "bentoml onnx", "default": True, "points": [
-                _point("predict", 1, 900, 1.0, 2.0), _point("predict", 16, 1000, 15, 30),
-                _point("predict", 64, 1000, 60, 200, rss=320.0),
-                _point("batch1000", 1, 200, 5, 9, rows=1000),
-                _point("batch1000", 16, 150, 100, 200, rows=1000),
-            ]},
-        ],
-        "inference": {"single_row": {"speedup_vs_dataframe": 120.0},
-                      "parity_max_abs_diff": 3e-7},
+        "runs": _credit_runs(),
+        "inference": {
+            "single_row": {"speedup_vs_dataframe": 120.0},
+            "parity_max_abs_diff": 3e-7,
+        },
         "make_serve_startup": {"runs_s": [4.0, 6.0, 4.5], "median_s": 4.5},
     }
     targets = {t["target"]: t for t in evaluate_targets(results)}
@@ -152,3 +378,76 @@ def test_ratios_and_targets_from_one_run() -> None:
     assert targets["`make serve` to /readyz 200 (median)"]["status"] == PASS
     vs = results["runs"][1]["points"][1]["vs_baseline"]
     assert vs == {"rps": 2.5, "p50": 0.375, "p99": 0.375, "rows_per_s_vs_single": 2.5}
+
+
+def _two_model_results() -> dict:
+    """The served model's runs plus another model's, listed first (order must not matter)."""
+    credit = [{**run, "model": "credit_model:a"} for run in _credit_runs()]
+    fraud = [
+        {
+            "name": "fraud_model: fastapi baseline",
+            "model": "fraud_model:b",
+            "baseline": True,
+            "points": [
+                _point("predict", 16, 200, 70, 90),
+                _point("batch1000", 16, 20, 700, 900, rows=1000),
+            ],
+        },
+        {
+            "name": "fraud_model: bentoml onnx",
+            "model": "fraud_model:b",
+            "default": True,
+            "points": [
+                _point("predict", 16, 800, 18, 40, rss=900.0),
+                _point("batch1000", 16, 100, 150, 300, rows=1000),
+            ],
+        },
+    ]
+    return {"model": "credit_model:a", "other_models": ["fraud_model:b"], "runs": fraud + credit}
+
+
+def test_other_models_compare_with_their_own_baseline_and_the_served_model() -> None:
+    results = _two_model_results()
+    targets = {t["target"]: t for t in evaluate_targets(results)}
+    # Targets stay the served model's: its own baseline, its own RSS.
+    assert targets["single /predict req/s at 16 connections ÷ baseline"]["value"] == 2.5
+    assert targets["RSS per process, peak under load"]["value"] == 320.0
+    compared = compare_models(results)
+    assert [(c["scenario"], c["connections"]) for c in compared] == [
+        ("predict", 16),
+        ("batch1000", 16),
+    ]
+    single, batch = compared
+    assert (single["vs_baseline"], single["vs_served"], single["served_vs_baseline"]) == (
+        4.0,
+        0.8,
+        2.5,
+    )
+    assert (batch["rows_per_s"], batch["served_rows_per_s"]) == (100_000, 150_000)
+    assert (batch["vs_served"], batch["vs_baseline"]) == (0.667, 5.0)
+
+
+def test_report_shows_the_other_models_and_the_dropped_variant(tmp_path) -> None:
+    results = _two_model_results()
+    results.update(
+        meta={
+            "date": "today",
+            "command": "make bench",
+            "knobs": {"seconds": 2, "warmup": 1, "connections": [1, 16, 64]},
+            "machine": {"cpu": "cpu", "cores": 2, "memory_gib": 1, "kernel": "k", "python": "3"},
+            "code": {"commit": "abc", "sha256": {"service.py": "f00"}, "uncommitted_changes": []},
+            "versions": {"bentoml": "1.4.39"},
+        },
+        notes=list(http_bench.NOTES),
+        wall_seconds=1.0,
+        make_serve_startup={},
+        inference=None,
+    )
+    results["targets"] = evaluate_targets(results)
+    write_report(results, tmp_path)
+    text = (tmp_path / "http.md").read_text()
+    assert "`lean_http=false` variant" in text
+    assert "## Other models beside the served one" in text
+    assert "| fraud_model:b | batch1000 | 16 | 100 | 100,000 |" in text
+    assert "Served model: `credit_model:a`" in text
+    assert {p.name for p in tmp_path.glob("*.png")} == {"http_predict.png", "http_rows.png"}

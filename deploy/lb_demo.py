@@ -20,11 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.servers import Server, free_port, http_status
+from benchmarks.servers import Server, free_port, http_status, serve_argv
 from deploy.replicas import replica_home
 from riskserve.settings import PROJECT_ROOT, load_settings, write_derived_config
-
-BENTOML = str(Path(sys.executable).with_name("bentoml"))
 
 NGINX_CONF = """
 worker_processes 1;
@@ -87,8 +85,8 @@ class LoadBalancedService:
             "BENTOML_HOME": str(replica_home(shared_home, folder / "bentoml_home")),
         }
         port = free_port()
-        argv = [BENTOML, "serve", "service:CreditAPI", "--host", "127.0.0.1", "--port", str(port)]
-        return Server(argv, port, "/readyz", env, PROJECT_ROOT, folder / "server.log").__enter__()
+        log = folder / "server.log"
+        return Server(serve_argv(port), port, "/readyz", env, PROJECT_ROOT, log).__enter__()
 
     def __enter__(self) -> LoadBalancedService:
         shared_home = Path(os.environ["BENTOML_HOME"])
@@ -100,13 +98,18 @@ class LoadBalancedService:
                 for r in self.replicas
             )
             conf = self.work / "nginx.conf"
-            conf.write_text(NGINX_CONF.format(
-                work=self.work, servers=servers, port=self.port,
-                max_body=load_settings().max_body_bytes,
-            ))
+            conf.write_text(
+                NGINX_CONF.format(
+                    work=self.work,
+                    servers=servers,
+                    port=self.port,
+                    max_body=load_settings().max_body_bytes,
+                )
+            )
             self._nginx = subprocess.Popen(
                 ["nginx", "-p", str(self.work), "-c", str(conf), "-g", "daemon off;"],
-                stdout=subprocess.DEVNULL, stderr=(self.work / "nginx.out").open("wb"),
+                stdout=subprocess.DEVNULL,
+                stderr=(self.work / "nginx.out").open("wb"),
             )
             deadline = time.monotonic() + 30
             while http_status(f"{self.url}/readyz") != 200:
@@ -132,8 +135,7 @@ def main() -> None:
         sys.exit("nginx is missing: `make lb-demo` installs it (apt-get install nginx)")
     work = Path(tempfile.mkdtemp(prefix="riskserve-lb-"))
     with LoadBalancedService(work, port=int(os.environ.get("PORT", "8080"))) as service:
-        print(f"nginx on {service.url} -> replicas "
-              + ", ".join(r.url for r in service.replicas))
+        print(f"nginx on {service.url} -> replicas " + ", ".join(r.url for r in service.replicas))
         print(f"audit logs: {', '.join(str(d / 'audit') for d in service.log_dirs)}")
         print("Ctrl-C stops everything")
         with contextlib.suppress(KeyboardInterrupt):

@@ -46,18 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     from bentoml.exceptions import NotFound
 
     try:
-        if args.spec is None and args.model is None and not args.if_missing:
-            args.spec = DEFAULT_SPEC
-        spec = load_spec(args.spec) if args.spec else None
+        if args.spec or not (args.model or args.if_missing):
+            spec = load_spec(args.spec or DEFAULT_SPEC)
+            name = spec.name
+        else:  # --model, or --if-missing alone: the model the service is configured to serve
+            spec, name = None, args.model or load_settings().model_tag.split(":")[0]
         if args.if_missing:
-            # Without --spec or --model: the model the service is configured to serve.
-            name = spec.name if spec else args.model or load_settings().model_tag.split(":")[0]
             try:
                 print(f"model store already has {bentoml.models.get(name).tag}")
                 return 0
             except NotFound:
                 pass
-        spec = spec or built_in_spec(name if args.if_missing else args.model)
+        spec = spec or built_in_spec(name)
         stored = train(spec, load_settings().parity_tolerance, args.data, args.n_samples,
                        args.seed)
     except (SpecError, DataError) as exc:

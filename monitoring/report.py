@@ -27,6 +27,10 @@ REFERENCE_COLOR = "#4c72b0"
 CURRENT_COLOR = "#dd8452"
 # Integer features with at most this many distinct values are drawn value by value.
 MAX_DISCRETE_VALUES = 30
+# The label of a category's bucket for values its spec does not list.
+UNSEEN = "(unseen)"
+# Unseen values listed by name in the page; the JSON report has them all.
+MAX_UNSEEN_SHOWN = 20
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
@@ -37,7 +41,9 @@ h1 { font-size: 1.5rem; margin-bottom: .2rem; }
 .nodrift { background: #e3f4e4; border-left: 6px solid #2e7d32; }
 table { border-collapse: collapse; margin: .5rem 0 1.5rem; }
 th, td { padding: .35rem .8rem; border-bottom: 1px solid #ddd; text-align: right; }
-th:first-child, td:first-child, th:nth-child(4), td:nth-child(4) { text-align: left; }
+th:first-child, td:first-child { text-align: left; }
+table.features th:nth-child(-n+2), table.features td:nth-child(-n+2),
+table.features th:nth-child(5), table.features td:nth-child(5) { text-align: left; }
 th { background: #f3f3f3; }
 .stable { color: #2e7d32; } .moderate { color: #b26a00; }
 .significant { color: #c0392b; font-weight: 600; }
@@ -46,6 +52,7 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
 dt { color: #666; } dd { margin: 0; }
 figure { margin: 0 0 1.5rem; } figure img { max-width: 100%; }
 figcaption { font-weight: 600; margin-bottom: .3rem; }
+table.shares caption { text-align: left; color: #666; }
 """
 
 
@@ -59,7 +66,9 @@ def write_reports(
     """Write OUT/drift.html, then OUT/drift.json (whose arrival marks a finished run)."""
     out.mkdir(parents=True, exist_ok=True)
     plots = {
-        name: _plot(reference[name], values, bins[name], result["features"][name])
+        name: _category_plot(result["features"][name])
+        if "frequencies" in result["features"][name]
+        else _plot(reference[name], values, bins[name], result["features"][name])
         for name, values in current.items()
     }
     write_atomically(out / "drift.html", _html(result, plots))
@@ -84,8 +93,10 @@ def _distribution(ax: Any, reference: np.ndarray, current: np.ndarray) -> None:
     distinct = np.unique(both)
     integers = bool(np.all(distinct == np.round(distinct)))
     if integers and distinct.size <= MAX_DISCRETE_VALUES:
-        for offset, values, color in ((-0.2, reference, REFERENCE_COLOR),
-                                      (0.2, current, CURRENT_COLOR)):
+        for offset, values, color in (
+            (-0.2, reference, REFERENCE_COLOR),
+            (0.2, current, CURRENT_COLOR),
+        ):
             share = np.array([np.mean(values == v) for v in distinct])
             ax.bar(distinct + offset, share, width=0.4, color=color)
         ax.set_ylabel("share of rows")
@@ -98,8 +109,15 @@ def _distribution(ax: Any, reference: np.ndarray, current: np.ndarray) -> None:
     else:
         edges = np.linspace(lo, hi, 41)
     for values, color in ((reference, REFERENCE_COLOR), (current, CURRENT_COLOR)):
-        ax.hist(values, bins=edges, density=True, histtype="stepfilled", alpha=0.45,
-                color=color, edgecolor=color)
+        ax.hist(
+            values,
+            bins=edges,
+            density=True,
+            histtype="stepfilled",
+            alpha=0.45,
+            color=color,
+            edgecolor=color,
+        )
     ax.set_ylabel("density")
     ax.set_yticks([])
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _number(v)))
@@ -122,8 +140,9 @@ def _plot(
     edges = bins["edges"]
     x = np.arange(len(edges) + 1)
     right.bar(x - 0.2, bins["fractions"], width=0.4, color=REFERENCE_COLOR)
-    right.bar(x + 0.2, psi.bin_fractions(current, np.asarray(edges)), width=0.4,
-              color=CURRENT_COLOR)
+    right.bar(
+        x + 0.2, psi.bin_fractions(current, np.asarray(edges)), width=0.4, color=CURRENT_COLOR
+    )
     right.set_xticks(x, _bin_labels(edges), rotation=30, ha="right", fontsize=8)
     right.set_ylabel("share of rows")
     right.set_title(
@@ -134,6 +153,68 @@ def _plot(
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _shares(r: dict[str, Any]) -> tuple[list[str], list[float], list[float]]:
+    """A categorical feature's values (and the unseen bucket), and both samples' shares."""
+    rows = list(r["frequencies"])
+    if "unseen" in r:
+        rows.append({"value": UNSEEN, "reference": 0.0, "current": r["unseen"]["share"]})
+    return (
+        [row["value"] for row in rows],
+        [row["reference"] for row in rows],
+        [row["current"] for row in rows],
+    )
+
+
+def _category_plot(r: dict[str, Any]) -> str:
+    """Bars of the reference's and the current sample's share of each value, as a PNG."""
+    labels, reference, current = _shares(r)
+    fig = Figure(figsize=(11, 3.6), dpi=90)
+    fig.subplots_adjust(left=0.06, right=0.99, top=0.84, bottom=0.22)
+    ax = fig.subplots()
+    x = np.arange(len(labels))
+    ax.bar(x - 0.2, reference, width=0.4, color=REFERENCE_COLOR)
+    ax.bar(x + 0.2, current, width=0.4, color=CURRENT_COLOR)
+    ax.set_xticks(
+        x,
+        labels,
+        rotation=30 if len(labels) > 8 else 0,
+        ha="right" if len(labels) > 8 else "center",
+        fontsize=9,
+    )
+    ax.set_ylabel("share of rows")
+    ax.set_title(
+        f"share per value: PSI {r['psi']:.3f} ({r['psi_band']}), "
+        f"total variation distance {r['tvd']:.3f}",
+        fontsize=11,
+    )
+    handles = [Patch(color=REFERENCE_COLOR), Patch(color=CURRENT_COLOR)]
+    fig.legend(handles, ["reference", "current"], loc="upper right", ncols=2, frameon=False)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _category_table(name: str, r: dict[str, Any]) -> str:
+    """A categorical feature's shares per value, and the unseen values by count."""
+    esc = html.escape
+    labels, reference, current = _shares(r)
+    rows = "".join(
+        f"<tr><td>{esc(label)}</td><td>{ref:.1%}</td><td>{cur:.1%}</td>"
+        f"<td>{cur - ref:+.1%}</td></tr>"
+        for label, ref, cur in zip(labels, reference, current, strict=True)
+    )
+    unseen = r.get("unseen", {}).get("values") or {}
+    listed = ", ".join(f"{esc(v)} ({n:,})" for v, n in list(unseen.items())[:MAX_UNSEEN_SHOWN])
+    more = len(unseen) - MAX_UNSEEN_SHOWN
+    if more > 0:
+        listed += f", and {more:,} more"
+    return (
+        f"<table class='shares'><caption>{esc(name)}</caption><thead><tr><th>value</th>"
+        f"<th>reference</th><th>current</th><th>change</th></tr></thead><tbody>{rows}"
+        "</tbody></table>" + (f"<p>Unseen values of {esc(name)}: {listed}</p>" if listed else "")
+    )
 
 
 def _caption(name: str, r: dict[str, Any]) -> str:
@@ -147,7 +228,7 @@ def _row(name: str, r: dict[str, Any]) -> str:
     p_value = "n/a" if r["p_value"] is None else f"{r['p_value']:.3g}"
     drift = "yes" if r["drift"] else "no"
     return (
-        f"<tr><td>{html.escape(name)}</td><td>{r['psi']:.3f}</td>"
+        f"<tr><td>{html.escape(name)}</td><td>{r['kind']}</td><td>{r['psi']:.3f}</td>"
         f"<td class='{r['psi_band']}'>{r['psi_band']}</td><td>{r['test']}</td>"
         f"<td>{r['statistic']:.3f}</td><td>{p_value}</td>"
         f"<td class='{drift}'>{drift}</td></tr>"
@@ -182,19 +263,25 @@ def _html(result: dict[str, Any], plots: dict[str, str]) -> str:
     figures = "".join(
         f"<figure><figcaption>{esc(_caption(name, result['features'][name]))}</figcaption>"
         f"<img alt='{esc(name)}: reference vs current' src='data:image/png;base64,{png}'>"
-        "</figure>"
+        + (
+            _category_table(name, result["features"][name])
+            if "frequencies" in result["features"][name]
+            else ""
+        )
+        + "</figure>"
         for name, png in plots.items()
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>Drift report: {esc(result['model_version'])}</title>
+<title>Drift report: {esc(result["model_version"])}</title>
 <style>{_CSS}</style></head><body>
 <h1>Drift report</h1>
 {verdict}
 <dl>{facts_html}</dl>
 <h2>Features</h2>
-<table><thead><tr><th>feature</th><th>PSI</th><th>PSI band</th><th>test</th>
-<th>statistic</th><th>p-value</th><th>drift</th></tr></thead><tbody>{rows}</tbody></table>
+<table class='features'><thead><tr><th>feature</th><th>kind</th><th>PSI</th>
+<th>PSI band</th><th>test</th><th>statistic</th><th>p-value</th><th>drift</th></tr></thead>
+<tbody>{rows}</tbody></table>
 {f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}
 <h2>Distributions: reference (blue) vs current (orange)</h2>
 {figures}

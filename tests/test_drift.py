@@ -22,12 +22,11 @@ from riskserve.model_entry import (
     read_reference,
     reference_rows,
 )
-from riskserve.specs import SPECS
+from tests.conftest import CREDIT
 
-CREDIT = SPECS["credit_model"]
 UNCHANGED = {"credit_history_length", "num_open_accounts"}
 ROOT = Path(__file__).resolve().parent.parent
-FEATURE_KEYS = {"psi", "psi_band", "test", "statistic", "p_value", "drift"}
+FEATURE_KEYS = {"kind", "psi", "psi_band", "test", "statistic", "p_value", "drift"}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +39,7 @@ def stored(trained_model):
 
 def _flagged(stored, frame: pd.DataFrame) -> tuple[set[str], dict]:
     reference, bins = stored
-    results = compare(reference, {n: frame[n].to_numpy(float) for n in frame}, bins)
+    results = compare(CREDIT, reference, {n: frame[n].to_numpy(float) for n in frame}, bins)
     return {name for name, r in results.items() if r["drift"]}, results
 
 
@@ -98,9 +97,21 @@ def test_exit_status_through_the_command_line(trained_model, tmp_path):
     cases = {1: "drifted.csv", 0: "no_drift.csv", 2: "missing.csv"}
     runs = {
         status: subprocess.Popen(
-            [sys.executable, "-m", "monitoring.drift", "--model-tag", str(trained_model.tag),
-             "--current", str(tmp_path / name), "--out", str(tmp_path / f"out{status}")],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "monitoring.drift",
+                "--model-tag",
+                str(trained_model.tag),
+                "--current",
+                str(tmp_path / name),
+                "--out",
+                str(tmp_path / f"out{status}"),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for status, name in cases.items()
     }
@@ -117,11 +128,18 @@ def test_exit_status_through_the_command_line(trained_model, tmp_path):
 
 def _audit_line(frame_row: dict, moment: datetime, tag: str, index: int) -> str:
     features = {**frame_row, "annual_income": "sha256:" + "ab" * 32}  # a hashed feature
-    return json.dumps({
-        "timestamp": moment.isoformat(), "request_id": f"req-{index}", "model_version": tag,
-        "endpoint": "predict", "features": features, "probability": 0.12,
-        "decision": {"prediction": 0, "risk_category": "Low"}, "latency_ms": 1.5,
-    })
+    return json.dumps(
+        {
+            "timestamp": moment.isoformat(),
+            "request_id": f"req-{index}",
+            "model_version": tag,
+            "endpoint": "predict",
+            "features": features,
+            "probability": 0.12,
+            "decision": {"prediction": 0, "risk_category": "Low"},
+            "latency_ms": 1.5,
+        }
+    )
 
 
 def _servable(sample) -> pd.DataFrame:
@@ -165,7 +183,7 @@ def test_audit_log_in_a_time_window(trained_model, audit_log, tmp_path, window, 
     report = json.loads((out / "drift.json").read_text())
     assert report["n_current"] == rows
     assert "annual_income" not in report["features"]
-    assert any(note.startswith("annual_income: not numeric") for note in report["notes"])
+    assert any(note.startswith("annual_income: hashed") for note in report["notes"])
     assert report["reference_population"] == "servable"
     if status:  # every shifted feature but the hashed one
         assert {f for f in SHIFTED if f != "annual_income"} <= set(report["drifted_features"])
@@ -175,16 +193,19 @@ def test_report_files(trained_model, tmp_path):
     current = tmp_path / "current.parquet"
     drifted_sample(1500, 5).to_parquet(current)
     out = tmp_path / "report"
-    assert main(["--model-tag", str(trained_model.tag), "--current", str(current),
-                 "--out", str(out)]) == 1
+    assert (
+        main(["--model-tag", str(trained_model.tag), "--current", str(current), "--out", str(out)])
+        == 1
+    )
     report = json.loads((out / "drift.json").read_text())
     assert {"dataset_drift", "drifted_features", "n_reference", "n_current", "features"} <= set(
         report
     )
     assert (report["n_reference"], report["n_current"]) == (4000, 1500)
     assert list(report["features"]) == CREDIT.feature_names
-    for result in report["features"].values():
+    for name, result in report["features"].items():
         assert set(result) == FEATURE_KEYS
+        assert result["kind"] == CREDIT.feature(name).kind
         assert result["p_value"] is None  # 1,500 rows: effect size, not a p-value
     page = (out / "drift.html").read_text()
     assert "Drift detected" in page
@@ -216,7 +237,8 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "format": (["--current", str(tmp_path / "sample.txt")], "expected a .csv"),
         "empty audit dir": (["--current", str(tmp_path / "audit")], "no audit log files"),
         "broken audit line": (
-            ["--current", str(tmp_path / "broken")], "audit-host-1.jsonl:1: not an audit record"
+            ["--current", str(tmp_path / "broken")],
+            "audit-host-1.jsonl:1: not an audit record",
         ),
         "bad time": (["--current", str(tmp_path), "--since", "yesterday"], "ISO-8601"),
         "window on a file": (
@@ -232,8 +254,19 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
 
 @pytest.mark.parametrize(
     "case",
-    ["missing file", "no rows", "unknown column", "missing column", "non-numeric", "format",
-     "empty audit dir", "broken audit line", "bad time", "window on a file", "unknown model"],
+    [
+        "missing file",
+        "no rows",
+        "unknown column",
+        "missing column",
+        "non-numeric",
+        "format",
+        "empty audit dir",
+        "broken audit line",
+        "bad time",
+        "window on a file",
+        "unknown model",
+    ],
 )
 def test_bad_input_is_one_line_and_status_2(trained_model, tmp_path, capsys, case):
     extra, message = _bad_inputs(tmp_path)[case]
@@ -242,4 +275,3 @@ def test_bad_input_is_one_line_and_status_2(trained_model, tmp_path, capsys, cas
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "out").exists()
-

@@ -11,14 +11,18 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pandas as pd
 
-from riskserve.spec import ModelSpec
+from riskserve.spec import NUMERIC_KINDS, ModelSpec
+from riskserve.tables import encode_column
 
 AUDIT_SUBDIR = "audit"
 # Live files and their rotated predecessors: requests.jsonl, requests.jsonl.1, ...
 _AUDIT_NAME = re.compile(r".+\.jsonl(\.\d+)?$")
+# How the audit log writes a sensitive feature's value (`riskserve.audit`).
+_DIGEST = r"sha256:[0-9a-f]+"
 
 
 class BadInput(ValueError):
@@ -62,30 +66,39 @@ class Current:
     frame: pd.DataFrame
     source: str
     notes: list[str]
+    # Per category feature, the values the spec does not list and how often each came.
+    unseen: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     # Read from the audit log: records the service accepted, so every request rule holds.
     servable_only: bool = False
 
 
 def load_current(path: Path, spec: ModelSpec, window: Window) -> Current:
-    """Read `path` (CSV, Parquet, or an audit-log folder) into the spec's feature columns."""
+    """Read `path` (CSV, Parquet, or an audit-log folder) into the spec's feature columns.
+
+    A data file holds each feature in its data-file column (`Feature.source_column`), an
+    audit record under the feature's name; either way the frame's columns are the names.
+    """
     if not path.exists():
         raise BadInput(f"{path}: no such file or directory")
     if path.is_dir():
         frame, source = _read_audit(path, window)
+        columns = spec.feature_names
     elif window:
         raise BadInput("--since/--until apply only to an audit-log directory")
     else:
         frame, source = _read_table(path), str(path)
+        columns = [f.source_column for f in spec.features]
     if frame.empty:
         within = f" {window.describe()}" if window else ""
         raise BadInput(f"{source}: no rows{within}")
-    unknown = sorted(set(frame.columns) - set(spec.feature_names) - {spec.target})
+    unknown = sorted(set(map(str, frame.columns)) - set(columns) - {spec.target})
     if unknown:
-        raise BadInput(f"{source}: unknown columns {unknown}; expected {spec.feature_names}")
-    missing = [name for name in spec.feature_names if name not in frame.columns]
+        raise BadInput(f"{source}: unknown columns {unknown}; expected {columns}")
+    missing = [name for name in columns if name not in frame.columns]
     if missing:
         raise BadInput(f"{source}: missing feature columns {missing}")
-    return Current(frame[spec.feature_names], source, [], servable_only=path.is_dir())
+    frame = frame[columns].set_axis(spec.feature_names, axis=1)
+    return Current(frame, source, [], servable_only=path.is_dir())
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -141,24 +154,53 @@ def _read_audit(path: Path, window: Window) -> tuple[pd.DataFrame, str]:
     return frame, f"{folder} ({len(files)} files)"
 
 
-def numeric_features(current: Current, spec: ModelSpec) -> dict[str, pd.Series]:
-    """Each comparable feature's values; hashed or redacted ones are skipped with a note."""
+def _hashed(values: pd.Series) -> bool:
+    """Whether every value is an audit-log digest (a sensitive feature, `sha256:...`)."""
+    text = values.astype("string")
+    return bool(text.str.fullmatch(_DIGEST).all())
+
+
+def feature_columns(current: Current, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """Every comparable feature's values as feature-matrix codes, empty values left out.
+
+    Numbers as numbers, booleans as 0/1, categories as the index of their value in the
+    spec (`riskserve.tables.encode_column`); a category value the spec does not list is
+    coded len(values), the unseen bucket, and tallied in `current.unseen`. A feature
+    whose values are all hashed or redacted (the audit log's sensitive ones) is left
+    out with a note; any other value that is not of the feature's kind is bad input.
+    """
     columns = {}
-    for name in spec.feature_names:
-        raw = current.frame[name]
-        values = pd.to_numeric(raw, errors="coerce")
-        present = raw.notna()
-        if not values[present].notna().any():
-            current.notes.append(f"{name}: not numeric (hashed or redacted), not compared")
+    for f in spec.features:
+        raw = current.frame[f.name]
+        present = raw.notna().to_numpy()
+        values = raw[present]
+        if values.empty:
+            current.notes.append(f"{f.name}: no values, not compared")
             continue
-        bad = present & values.isna()
-        if bad.any():
-            raise BadInput(f"{current.source}: {name} has a non-numeric value {raw[bad].iloc[0]!r}")
+        if _hashed(values):
+            current.notes.append(f"{f.name}: hashed (a sensitive feature), not compared")
+            continue
+        codes, _ = encode_column(values, f)  # bounds and rules: drift evidence, not errors
+        bad = ~np.isfinite(codes)
+        if f.kind == "category":
+            assert f.values is not None
+            if bad.any():
+                text = values[bad].astype("string").str.strip()
+                current.unseen[f.name] = {str(k): int(n) for k, n in text.value_counts().items()}
+            codes[bad] = len(f.values)
+        elif bad.all() and f.kind in NUMERIC_KINDS:
+            current.notes.append(f"{f.name}: not numeric (hashed or redacted), not compared")
+            continue
+        elif bad.any():
+            kind = "numeric" if f.kind in NUMERIC_KINDS else "true/false"
+            raise BadInput(
+                f"{current.source}: {f.name} has a non-{kind} value {values[bad].iloc[0]!r}"
+            )
         if not present.all():
-            current.notes.append(f"{name}: {int((~present).sum())} empty values ignored")
-        columns[name] = values[present].astype("float64")
+            current.notes.append(f"{f.name}: {int((~present).sum())} empty values ignored")
+        columns[f.name] = codes
     if not columns:
-        raise BadInput(f"{current.source}: no numeric feature to compare")
+        raise BadInput(f"{current.source}: no feature to compare")
     return columns
 
 

@@ -1,8 +1,11 @@
 """`python -m monitoring.drift`: compare a current sample with a model's training reference.
 
-Writes OUT/drift.json and OUT/drift.html; the rule is `monitoring.compare`'s. Exit
-status: 0 no drift, 1 drift, 2 bad input (one line on stderr), 3 the check itself failed
-(traceback on stderr). Bad input is found before the heavy imports, so it fails fast.
+Works for any model in the store (`--model-tag`, default the configuration's model_tag,
+which $RISKSERVE_MODEL overrides): the features, their kinds and category values come
+from the spec stored with the model. Writes OUT/drift.json and OUT/drift.html; the rule
+is `monitoring.compare`'s. Exit status: 0 no drift, 1 drift, 2 bad input (one line on
+stderr), 3 the check itself failed (traceback on stderr). A bad time or a missing input
+is found before the heavy imports, so it fails fast.
 """
 
 from __future__ import annotations
@@ -12,16 +15,19 @@ import sys
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitoring.current import (
     BadInput,
     Window,
+    feature_columns,
     first_line,
     load_current,
-    numeric_features,
     parse_time,
 )
+
+if TYPE_CHECKING:
+    from riskserve.spec import ModelSpec
 
 
 def _settings() -> Any:
@@ -34,32 +40,40 @@ def _settings() -> Any:
         raise BadInput(f"configuration {config_path()}: {first_line(exc)}") from None
 
 
-def run(args: argparse.Namespace) -> int:
-    """Read the current sample and the model's reference, compare, write both reports."""
-    from riskserve.specs import spec_for_tag
-
-    window = Window(parse_time("--since", args.since), parse_time("--until", args.until))
-    if window.since and window.until and window.since > window.until:
-        raise BadInput("--since is later than --until")
-    tag = args.model_tag or _settings().model_tag
-    try:
-        spec = spec_for_tag(tag)
-    except ValueError as exc:
-        raise BadInput(f"model {tag}: {exc}") from None
-    current = load_current(args.current or _settings().log_dir, spec, window)
-    values = {name: col.to_numpy() for name, col in numeric_features(current, spec).items()}
-
+def _model(tag: str) -> tuple[Any, ModelSpec]:
+    """The store entry of `tag` and the spec stored with it."""
     import bentoml
-    from bentoml.exceptions import NotFound
+    from bentoml.exceptions import BentoMLException
 
-    from monitoring.compare import RULE, compare
-    from monitoring.report import write_reports
-    from riskserve.model_entry import read_drift_reference, reference_rows
+    from riskserve.model_entry import SPEC_FILE, TRAIN_HINT, read_spec
+    from riskserve.spec import SpecError
 
     try:
         model = bentoml.models.get(tag)
-    except NotFound as exc:
-        raise BadInput(f"model {tag}: {exc}; train it with `make train`") from None
+    except (BentoMLException, ValueError) as exc:  # not found, or not a tag at all
+        raise BadInput(f"model {tag}: {first_line(exc)}; {TRAIN_HINT}") from None
+    try:
+        return model, read_spec(Path(model.path))
+    except SpecError as exc:
+        raise BadInput(f"model {model.tag}: unusable {SPEC_FILE} ({first_line(exc)})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the current sample and the model's reference, compare, write both reports."""
+    window = Window(parse_time("--since", args.since), parse_time("--until", args.until))
+    if window.since and window.until and window.since > window.until:
+        raise BadInput("--since is later than --until")
+    path = args.current or _settings().log_dir
+    if not path.exists():
+        raise BadInput(f"{path}: no such file or directory")
+    model, spec = _model(args.model_tag or _settings().model_tag)
+    current = load_current(path, spec, window)
+    values = feature_columns(current, spec)
+
+    from monitoring.compare import RULE, compare, dataset_drift
+    from monitoring.report import write_reports
+    from riskserve.model_entry import read_drift_reference, reference_rows
+
     folder = Path(model.path)
     # Like with like: the audit log only holds requests that passed every rule.
     population = "servable" if current.servable_only else "training"
@@ -70,12 +84,14 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise BadInput(f"model {model.tag}: unreadable reference ({first_line(exc)})") from None
 
-    features = compare(reference, values, bins)
-    drifted = [name for name, result in features.items() if result["drift"]]
+    features = compare(spec, reference, values, bins)
+    for name, tally in current.unseen.items():
+        features[name]["unseen"]["values"] = tally
+    drifted = dataset_drift(features)
     result = {
         "dataset_drift": bool(drifted),
         "drifted_features": drifted,
-        "n_reference": len(next(iter(reference.values()))),
+        "n_reference": len(rows),
         "reference_population": population,
         "n_current": len(current.frame),
         "features": features,

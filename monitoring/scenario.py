@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from riskserve.specs import SPECS
-from training.data import generate_credit
+from riskserve.settings import PROJECT_ROOT
+from riskserve.spec import load_spec
+from training.generators import credit
 
-CREDIT = SPECS["credit_model"]
+CREDIT = load_spec(PROJECT_ROOT / "specs" / "credit.yaml")
 SHIFTED = (
     "age",
     "annual_income",
@@ -29,7 +30,7 @@ SHIFTED = (
 
 def no_drift_sample(n_samples: int, seed: int) -> pd.DataFrame:
     """A fresh draw from the training distribution (use a seed other than training's)."""
-    return generate_credit(n_samples, seed)[CREDIT.feature_names]
+    return credit(n_samples, seed)[[f.source_column for f in CREDIT.features]]
 
 
 def drifted_sample(n_samples: int, seed: int) -> pd.DataFrame:

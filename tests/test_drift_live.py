@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.scenario import SHIFTED, drifted_sample, no_drift_sample
 from tests.conftest import CREDIT, ROOT
@@ -113,8 +116,30 @@ def test_category_drift_from_the_audit_log_of_a_live_fraud_service(fraud_server,
     online = next(row for row in merchant["frequencies"] if row["value"] == "online")
     assert online["reference"] == pytest.approx(0.25, abs=0.02)
     assert online["current"] == pytest.approx(0.6, abs=0.04)
-    assert merchant["unseen"] == {
-        "count": 0,
-        "share": 0.0,
-        "p_value": 1.0,
-    }  # the API admits no other value
+    # The API admits no value the spec does not list.
+    assert merchant["unseen"] == {"count": 0, "share": 0.0, "p_value": 1.0}
+
+    # The live gauges compare the same category frequencies (window: 500 ordinary rows
+    # and the 1,500 drifted ones); they are refreshed every few seconds, on a request.
+    psi = _live_psi(fraud_server, _transactions(1, 13, online_share=0.6)[0])
+    assert psi["merchant_category"] > 0.25, psi
+    assert psi["card_present"] < 0.1 and psi["transaction_amount"] < 0.1, psi
+
+
+def _live_psi(server: Server, record: dict) -> dict[str, float]:
+    """The server's riskserve_feature_psi gauges once they include the last requests."""
+    deadline = time.monotonic() + 30
+    psi: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        assert {status for status, _ in fire(server.url, [("/predict", record, "tick")])} == {200}
+        text = httpx.get(f"{server.url}/metrics").text
+        psi = {
+            sample.labels["feature"]: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "riskserve_feature_psi"
+        }
+        if psi.get("merchant_category", 0) > 0.25:
+            break
+        time.sleep(1)
+    return psi

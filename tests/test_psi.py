@@ -61,8 +61,14 @@ def test_empty_bin_is_finite():
 
 @pytest.mark.parametrize(
     ("value", "band"),
-    [(0.0, "stable"), (0.0999, "stable"), (0.10, "moderate"), (0.25, "moderate"),
-     (0.2501, "significant"), (3.0, "significant")],
+    [
+        (0.0, "stable"),
+        (0.0999, "stable"),
+        (0.10, "moderate"),
+        (0.25, "moderate"),
+        (0.2501, "significant"),
+        (3.0, "significant"),
+    ],
 )
 def test_bands_follow_the_spec(value, band):
     assert psi.psi_band(value) == band

@@ -24,6 +24,7 @@ from riskserve.contract import Contract
 from riskserve.decisions import Policy, PolicyError
 from riskserve.errors import ErrorResponse
 from riskserve.http_layer import ScorerSlot, ScoringHTTP
+from riskserve.inference_protocol import OpenInference
 from riskserve.live_metrics import LiveMetrics
 from riskserve.logs import configure_logging
 from riskserve.model_entry import declare_model, load_or_explain, read_drift_reference, read_spec
@@ -147,6 +148,9 @@ class RiskAPI:
         metrics.serving(str(self.model.tag), settings.backend)
         scoring.scorer = Scorer(SPEC, POLICY, settings, source, audit, metrics)
         scoring.contract = CONTRACT
+        scoring.protocol = OpenInference(
+            SPEC, CONTRACT, settings.max_batch_records, str(self.model.tag)
+        )
         tune_gc()
 
     async def __is_ready__(self) -> bool:
@@ -169,10 +173,13 @@ class RiskAPI:
                 raise ErrorResponse(503, {"error": "model not ready", "detail": self.problem})
             scorer, state = scoring.scorer, ctx.request.state
             payload, status = (
-                await scorer.describe()
-                if endpoint == "model_info"
-                else await scorer.score(endpoint, records, state.request_id, state.started)
-            ), 200
+                (
+                    await scorer.describe()
+                    if endpoint == "model_info"
+                    else await scorer.score(endpoint, records, state.request_id, state.started)
+                ),
+                200,
+            )
         except ErrorResponse as exc:
             payload, status = exc.body, exc.status
         return Response(orjson.dumps(payload), status, media_type="application/json")

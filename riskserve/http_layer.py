@@ -4,7 +4,10 @@ BentoML's per-request pipeline (routing, request context, IO descriptors, thread
 hand-offs) costs more than scoring a record with ONNX Runtime. This middleware answers
 `POST /predict`, `/predict_batch` and `/model_info` itself, in every layout, with the
 contract's validator and the one `Scorer`; BentoML's typed methods declare those routes
-(OpenAPI, clients) and serve everything else. For every request it assigns
+(OpenAPI, clients) and serve everything else. It also answers the Open Inference
+Protocol's `/v2` routes (riskserve.inference_protocol), which BentoML cannot declare (GET
+routes, path parameters), and adds them to BentoML's OpenAPI document. For every
+request it assigns
 the request id (taken from `X-Request-ID` when well-formed), returns it in the response
 headers, puts it in `scope["state"]` for the BentoML methods, and writes one JSON log line.
 """
@@ -23,6 +26,17 @@ import orjson
 from riskserve.access import AccessGuard
 from riskserve.contract import Contract
 from riskserve.errors import ErrorResponse
+from riskserve.inference_protocol import (
+    ENDPOINT,
+    OpenInference,
+    Route,
+    check_headers,
+    document,
+    error_body,
+    match,
+    owns,
+    server_metadata,
+)
 from riskserve.scoring import ENDPOINTS, Scorer
 
 logger = logging.getLogger("riskserve.http")
@@ -30,6 +44,8 @@ logger = logging.getLogger("riskserve.http")
 ASGIApp = Callable[..., Awaitable[None]]
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 _JSON = b"application/json"
+# A route's answer: body, records scored (scoring routes) and the model tag (logged).
+Answer = tuple[dict[str, Any], int | None, str | None]
 
 
 class ScorerSlot:
@@ -37,6 +53,7 @@ class ScorerSlot:
 
     scorer: Scorer | None = None
     contract: Contract | None = None
+    protocol: OpenInference | None = None
     problem = ""  # why there is no scorer, when the service cannot serve
 
 
@@ -69,29 +86,41 @@ class ScoringHTTP:
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         request_id = request_id_of(scope)
-        scope.setdefault("state", {}).update(
-            request_id=request_id.decode(), started=started
-        )
+        scope.setdefault("state", {}).update(request_id=request_id.decode(), started=started)
+        protocol = owns(scope["path"])
         try:
             self.guard.check(scope)
-            if scope["path"] in self._routes and scope["method"] != "POST":
+            route = match(scope["path"]) if protocol else None
+            allowed = route.method if route else "POST" if scope["path"] in self._routes else None
+            if allowed is not None and scope["method"] != allowed:
                 raise ErrorResponse(
-                    405, {"error": "method not allowed", "detail": "use POST"}, {"Allow": "POST"}
+                    405,
+                    {"error": "method not allowed", "detail": f"use {allowed}"},
+                    {"Allow": allowed},
                 )
         except ErrorResponse as refused:
             self._log(scope, refused.status, started)
-            body = orjson.dumps(refused.body)
+            body = orjson.dumps(error_body(refused.body) if protocol else refused.body)
             return await _respond(send, refused.status, body, request_id, refused.headers)
-        endpoint = self._routes.get(scope["path"]) if scope["method"] == "POST" else None
-        if endpoint is None:
-            status = await self._pass_through(scope, receive, send, request_id)
-            self._log(scope, status, started)
+        if route is not None:
+            status, payload, records, tag = await self._answer(
+                scope, self._protocol(route, scope, receive, started)
+            )
+            if status >= 400:
+                payload = error_body(payload)
+        elif scope["method"] == "POST" and scope["path"] in self._routes:
+            endpoint = self._routes[scope["path"]]
+            status, payload, records, tag = await self._answer(
+                scope, self._score(endpoint, scope, receive, started)
+            )
         else:
-            # Logged (like audited) before the answer leaves, so no answer goes unrecorded.
-            status, payload, records = await self._score(endpoint, scope, receive, started)
-            version = payload.get("model_version") or payload.get("tag")
-            self._log(scope, status, started, records, version)
-            await _respond(send, status, orjson.dumps(payload), request_id)
+            documents = scope["path"] == "/docs.json"
+            downstream = _documenting(send, self.slot.protocol) if documents else send
+            status = await self._pass_through(scope, receive, downstream, request_id)
+            return self._log(scope, status, started)
+        # Logged (like audited) before the answer leaves, so no answer goes unrecorded.
+        self._log(scope, status, started, records, tag)
+        await _respond(send, status, orjson.dumps(payload), request_id)
 
     def _log(
         self,
@@ -132,26 +161,60 @@ class ScoringHTTP:
         await self.app(scope, receive, send_with_id)
         return status
 
-    async def _score(
-        self, endpoint: str, scope: Any, receive: Any, started: float
-    ) -> tuple[int, dict[str, Any], int | None]:
-        scorer, contract = self.slot.scorer, self.slot.contract
+    async def _answer(
+        self, scope: Any, work: Awaitable[Answer]
+    ) -> tuple[int, dict[str, Any], int | None, str | None]:
+        """Status, body, records scored and model tag of a route's work; every failure
+        becomes a JSON answer, an unexpected one with its traceback in the log."""
         try:
-            if scorer is None or contract is None:
-                detail = self.slot.problem or "service starting; retry shortly"
-                raise ErrorResponse(503, {"error": "model not ready", "detail": detail})
-            if endpoint == "model_info":  # takes no input: any body is ignored
-                return 200, await scorer.describe(), None
-            _check_content_type(scope)
-            body = await _read_body(scope, receive, self.max_body_bytes)
-            records = contract.one(body) if endpoint == "predict" else contract.many(body)
-            request_id = scope["state"]["request_id"]
-            return 200, await scorer.score(endpoint, records, request_id, started), len(records)
+            return 200, *await work
         except ErrorResponse as exc:
-            return exc.status, exc.body, None
+            return exc.status, exc.body, None, None
         except Exception:
             logger.exception("scoring failed", extra={"request_id": scope["state"]["request_id"]})
-            return 500, {"error": "internal error", "detail": "see the server log"}, None
+            return 500, {"error": "internal error", "detail": "see the server log"}, None, None
+
+    def _ready(self) -> tuple[Scorer, Contract, OpenInference]:
+        slot = self.slot
+        if slot.scorer is None or slot.contract is None or slot.protocol is None:
+            detail = slot.problem or "service starting; retry shortly"
+            raise ErrorResponse(503, {"error": "model not ready", "detail": detail})
+        return slot.scorer, slot.contract, slot.protocol
+
+    async def _score(self, endpoint: str, scope: Any, receive: Any, started: float) -> Answer:
+        scorer, contract, _ = self._ready()
+        if endpoint == "model_info":  # takes no input: any body is ignored
+            info = await scorer.describe()
+            return info, None, info["tag"]
+        _check_content_type(scope)
+        body = await _read_body(scope, receive, self.max_body_bytes)
+        records = contract.one(body) if endpoint == "predict" else contract.many(body)
+        request_id = scope["state"]["request_id"]
+        answer = await scorer.score(endpoint, records, request_id, started)
+        return answer, len(records), answer["model_version"]
+
+    async def _protocol(self, route: Route, scope: Any, receive: Any, started: float) -> Answer:
+        """An Open Inference Protocol route: health, metadata, readiness or inference."""
+        if route.action == "server":
+            return server_metadata(), None, None
+        if route.action == "live":
+            return {"live": True}, None, None
+        scorer, _, protocol = self._ready()
+        info = await scorer.model_info()
+        tag = info["tag"]
+        if route.action == "ready":
+            return {"ready": True}, None, tag
+        if route.action == "model":
+            return protocol.metadata(route, info), None, tag
+        name, _ = protocol.check_model(route)
+        if route.action == "model_ready":
+            return {"name": name, "ready": True}, None, tag
+        _check_content_type(scope)
+        check_headers(scope["headers"])
+        inference = protocol.parse(await _read_body(scope, receive, self.max_body_bytes))
+        request_id = scope["state"]["request_id"]
+        answer = await scorer.score(ENDPOINT, inference.records, request_id, started)
+        return protocol.respond(inference, answer), len(inference.records), tag
 
 
 def _outcome(status: int) -> str:
@@ -169,6 +232,29 @@ def _check_content_type(scope: dict[str, Any]) -> None:
                 detail = "send Content-Type: application/json"
                 raise ErrorResponse(415, {"error": "unsupported media type", "detail": detail})
             return
+
+
+def _documenting(send: Any, protocol: OpenInference | None) -> Any:
+    """A `send` that adds the protocol's routes to BentoML's OpenAPI document."""
+    start: dict[str, Any] | None = None
+    chunks: list[bytes] = []
+
+    async def send_document(message: dict[str, Any]) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start" and message["status"] == 200:
+            start = message
+            return
+        if start is None or message["type"] != "http.response.body":
+            return await send(message)
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = document(b"".join(chunks), protocol)
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    return send_document
 
 
 async def _read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:

@@ -111,10 +111,11 @@ class Scorer:
     async def score(
         self, endpoint: str, records: Sequence[BaseModel], request_id: str, started: float
     ) -> dict[str, Any]:
-        """The answer for `endpoint` (a key of ENDPOINTS); audited before it returns."""
+        """The answer for `endpoint` (one of ENDPOINTS, or another name for the batch form,
+        e.g. the Open Inference Protocol's); audited before it returns."""
         info = await self.model_info()
         features = self.spec.to_matrix(records)
-        probabilities = await self.source.probabilities(features, endpoint == "predict_batch")
+        probabilities = await self.source.probabilities(features, endpoint != "predict")
         decisions, labels, scored = self.policy.decide(probabilities)
         latency_ms = (time.perf_counter() - started) * 1000
         self.audit.write(

@@ -69,8 +69,9 @@ class Security(_Strict):
     rate_limit: RateLimit | None
 
     def open_paths(self) -> set[str]:
-        """Paths served without a key."""
-        paths = {"/livez", "/readyz", "/healthz"}
+        """Paths served without a key: the probes (riskserve's and the Open Inference
+        Protocol's, which Kubernetes and KServe point at)."""
+        paths = {"/livez", "/readyz", "/healthz", "/v2/health/live", "/v2/health/ready"}
         if not self.protect_docs:
             paths |= {"/", "/docs.json", "/schema.json"}
         if not self.protect_metrics:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bentoml
 import httpx
 import pytest
+import tritonclient.http as triton
 
 from riskserve.access import (
     API_KEYS_ENV,
@@ -14,8 +15,9 @@ from riskserve.access import (
     presented_key,
 )
 from riskserve.errors import ErrorResponse
-from tests.cases import EXAMPLE
+from tests.cases import CREDIT, EXAMPLE
 from tests.server import Server
+from tests.test_inference_protocol_http import named_inputs
 
 
 def test_keys_from_env_and_file_kept_only_as_digests(tmp_path, monkeypatch):
@@ -33,13 +35,16 @@ def test_no_keys_means_no_auth(monkeypatch):
     assert load_key_digests(None) == []
 
 
-@pytest.mark.parametrize(("headers", "key"), [
-    ([(b"x-api-key", b"k1")], b"k1"),
-    ([(b"authorization", b"Bearer k2")], b"k2"),
-    ([(b"authorization", b"bearer  k3 ")], b"k3"),
-    ([(b"authorization", b"Basic abc")], None),
-    ([], None),
-])
+@pytest.mark.parametrize(
+    ("headers", "key"),
+    [
+        ([(b"x-api-key", b"k1")], b"k1"),
+        ([(b"authorization", b"Bearer k2")], b"k2"),
+        ([(b"authorization", b"bearer  k3 ")], b"k3"),
+        ([(b"authorization", b"Basic abc")], None),
+        ([], None),
+    ],
+)
 def test_presented_key(headers, key):
     assert presented_key(headers) == key
 
@@ -83,8 +88,10 @@ def keyed_server(trained_model, tmp_path_factory):
     with Server.source(
         folder,
         env={API_KEYS_ENV: "env-key,other-key"},
-        security={"api_keys_file": str(keys_file),
-                  "rate_limit": {"requests_per_second": 1, "burst": 5}},
+        security={
+            "api_keys_file": str(keys_file),
+            "rate_limit": {"requests_per_second": 1, "burst": 5},
+        },
     ) as srv:
         yield srv
 
@@ -128,8 +135,7 @@ def test_bentoml_client_with_a_token(keyed_server):
 @slow
 def test_rate_limit_per_key_with_retry_after(keyed_server):
     statuses = [
-        httpx.post(f"{keyed_server.url}/predict", json=EXAMPLE,
-                   headers={"x-api-key": "file-key"})
+        httpx.post(f"{keyed_server.url}/predict", json=EXAMPLE, headers={"x-api-key": "file-key"})
         for _ in range(8)
     ]
     limited = [r for r in statuses if r.status_code == 429]
@@ -137,11 +143,29 @@ def test_rate_limit_per_key_with_retry_after(keyed_server):
     assert int(limited[0].headers["retry-after"]) >= 1
     assert limited[0].json()["error"] == "rate limit exceeded"
     # Another key has its own bucket.
-    other = httpx.post(f"{keyed_server.url}/predict", json=EXAMPLE,
-                       headers={"x-api-key": "other-key"})
+    other = httpx.post(
+        f"{keyed_server.url}/predict", json=EXAMPLE, headers={"x-api-key": "other-key"}
+    )
     assert other.status_code == 200
 
 
 @slow
 def test_auth_off_is_announced_once(server):
     assert server.log().count("authentication is off") == 1
+
+
+@slow
+def test_protocol_routes_need_a_key_but_not_its_probes(keyed_server):
+    url = keyed_server.url
+    assert httpx.get(f"{url}/v2/health/live").status_code == 200
+    assert httpx.get(f"{url}/v2/health/ready").status_code == 200
+    refused = httpx.get(f"{url}/v2/models/credit_model")
+    assert refused.status_code == 401 and list(refused.json()) == ["error"]
+    assert refused.json()["error"].startswith("unauthorized: send a valid API key")
+    key = {"X-API-Key": "env-key"}
+    with triton.InferenceServerClient(url.removeprefix("http://")) as client:
+        assert client.is_server_ready()
+        assert not client.is_model_ready("credit_model")
+        assert client.is_model_ready("credit_model", headers=key)
+        result = client.infer("credit_model", named_inputs(CREDIT, [EXAMPLE]), headers=key)
+    assert result.as_numpy("risk_category").tolist()[0] in {"Low", "Medium", "High"}

@@ -40,6 +40,7 @@ from benchmarks.servers import (
     serve_argv,
 )
 from riskserve.files import write_atomically
+from riskserve.inference_protocol import inference_request
 from riskserve.model_entry import read_spec
 from riskserve.settings import MODEL_ENV, PROJECT_ROOT, load_settings, write_derived_config
 from riskserve.spec import ModelSpec
@@ -74,6 +75,16 @@ SCENARIOS = {
         Scenario("batch1000", "/predict_batch", 1000),
     )
 }
+# The Open Inference Protocol's infer route, one row and 1,000 (columnar), measured on the
+# served model as configured, beside /predict and /predict_batch.
+PROTOCOL_SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario("v2_infer", "/v2/models/{model}/infer", 1),
+        Scenario("v2_infer1000", "/v2/models/{model}/infer", 1000),
+    )
+}
+PROTOCOL_POINTS = (("v2_infer", 1), ("v2_infer", 16), ("v2_infer1000", 16))
 # Variants other than the default configuration run the points that compare them:
 # /predict at every concurrency, and the largest batch at this one.
 BATCH_COMPARISON_CONNECTIONS = 16
@@ -168,6 +179,10 @@ def plan(config: dict[str, Any], served: Model, others: list[Model]) -> list[Var
     """Every variant for the served model, then each other model's baseline and default
     service at OTHER_MODEL_POINTS."""
     out = [dataclasses.replace(v, model=served.tag) for v in variants(config)]
+    default = out[1]
+    out.append(
+        dataclasses.replace(default, name=f"{default.name} V2", default=False, only=PROTOCOL_POINTS)
+    )
     for model in others:
         for variant in variants(config)[:2]:  # the baseline, the configuration as it is
             out.append(
@@ -267,13 +282,19 @@ def measure_point(
 
 def write_bodies(model: Model, folder: Path) -> dict[str, Path]:
     """Each scenario's request body for `model`: /predict sends the spec's example,
-    /predict_batch seeded random valid records (`benchmarks.payloads`)."""
+    /predict_batch seeded random valid records (`benchmarks.payloads`), the protocol's
+    infer route the same ones as columns."""
     folder.mkdir(parents=True, exist_ok=True)
     source = payloads.RecordSource.from_entry(model.folder, model.spec)
     bodies = {"predict": payloads.write_body(folder, "predict", payloads.example(model.spec))}
     for name, scenario in SCENARIOS.items():
         if scenario.path == "/predict_batch":
             bodies[name] = payloads.write_body(folder, name, source.batch_body(scenario.rows))
+    for name, scenario in PROTOCOL_SCENARIOS.items():
+        records = (
+            [payloads.example(model.spec)] if scenario.rows == 1 else source.records(scenario.rows)
+        )
+        bodies[name] = payloads.write_body(folder, name, inference_request(model.spec, records))
     return bodies
 
 
@@ -297,7 +318,11 @@ def run_variant(
             result["startup_s"] = round(server.startup_seconds, 2)
             result["idle_rss_mb"] = idle_rss(server)
             for name, connections in variant.points(knobs.connections):
-                point = measure_point(server, SCENARIOS[name], bodies[name], connections, knobs)
+                scenario = {**SCENARIOS, **PROTOCOL_SCENARIOS}[name]
+                scenario = dataclasses.replace(
+                    scenario, path=scenario.path.format(model=model.name)
+                )
+                point = measure_point(server, scenario, bodies[name], connections, knobs)
                 print(
                     f"   {name:9} c={connections:<3} {point['rps']:9.1f} req/s  "
                     f"p50 {point['latency_ms']['p50']:8.2f} ms  "

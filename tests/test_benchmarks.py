@@ -32,9 +32,10 @@ from benchmarks.report import (
 )
 from benchmarks.servers import LOAD_CPU, serve_argv
 from riskserve.backends import SklearnBackend
-from riskserve.contract import record_model
+from riskserve.contract import Contract, record_model
 from riskserve.decisions import Policy
 from riskserve.files import write_atomically
+from riskserve.inference_protocol import OpenInference
 from riskserve.model_entry import read_reference, read_spec
 from riskserve.settings import PROJECT_ROOT
 from tests.conftest import CREDIT, FRAUD
@@ -122,6 +123,19 @@ def test_random_records_are_valid_seeded_and_typed(entry) -> None:
             assert values <= set(f.values or ())
         if f.kind == "int":
             assert all(type(v) is int for v in values)
+
+
+def test_protocol_bodies_are_the_same_records_as_inference_requests(entry, tmp_path) -> None:
+    spec = read_spec(entry)
+    model = http_bench.Model(f"{spec.name}:v", entry, spec)
+    bodies = http_bench.write_bodies(model, tmp_path)
+    protocol = OpenInference(spec, Contract.build(spec, Policy(spec), 1000), 1000, model.tag)
+    for name, batch in (
+        ("v2_infer", [spec.example]),
+        ("v2_infer1000", json.loads(bodies["batch1000"].read_text())["records"]),
+    ):
+        records = protocol.parse(bodies[name].read_bytes()).records
+        assert [r.__dict__ for r in records] == batch
 
 
 def test_fraud_records_carry_categories_and_bools(fraud_model) -> None:
@@ -231,8 +245,15 @@ def test_bench_plan_covers_every_variant_and_the_other_models() -> None:
         "bentoml sklearn/inprocess",
         "bentoml onnx/runner",
         "bentoml sklearn/runner",
+        "bentoml onnx/inprocess V2",
     ]
     assert len(served[1].points((1, 16, 64))) == 9
+    assert served[-1].points((1, 16, 64)) == [
+        ("v2_infer", 1),
+        ("v2_infer", 16),
+        ("v2_infer1000", 16),
+    ]
+    assert not served[-1].overrides and not served[-1].default
     others = [v for v in variants if v.model == fraud.tag]
     assert [(v.name, v.baseline, v.default) for v in others] == [
         ("fraud_model: fastapi baseline", True, False),

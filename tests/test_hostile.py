@@ -6,12 +6,14 @@ import httpx
 import orjson
 import pytest
 
+from riskserve.inference_protocol import inference_request
 from riskserve.settings import load_settings
-from tests.cases import EXAMPLE, record
+from tests.cases import CREDIT, EXAMPLE, record
 
 pytestmark = pytest.mark.slow
 SETTINGS = load_settings()
 JSON = {"content-type": "application/json"}
+V2_INFER = "/v2/models/credit_model/infer"
 
 
 def _records(n: int) -> bytes:
@@ -62,6 +64,15 @@ CORPUS = [
     ("batch over the record limit", "/predict_batch", _records(SETTINGS.max_batch_records + 1),
      JSON, 400, "too_long"),
     ("empty batch", "/predict_batch", b'{"records": []}', JSON, 400, "too_short"),
+    ("V2 deeply nested tensor", V2_INFER,
+     b'{"inputs": [{"name": "age", "shape": [1], "datatype": "INT64", "data": '
+     + b"[" * 20000 + b"]" * 20000 + b"}]}", JSON, 400, "recursion limit"),
+    ("V2 100,000-row tensors", V2_INFER,
+     orjson.dumps(inference_request(CREDIT, [EXAMPLE] * 100_000)),
+     JSON, 413, "too large"),
+    ("V2 NaN in a tensor", V2_INFER,
+     orjson.dumps(inference_request(CREDIT, [EXAMPLE])).replace(b"[0.35]", b"[NaN]"), JSON, 400,
+     "input 'debt_to_income_ratio' index 0"),
 ]
 
 

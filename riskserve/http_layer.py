@@ -117,7 +117,8 @@ class ScoringHTTP:
             documents = scope["path"] == "/docs.json"
             downstream = _documenting(send, self.slot.protocol) if documents else send
             status = await self._pass_through(scope, receive, downstream, request_id)
-            return self._log(scope, status, started)
+            self._log(scope, status, started)
+            return
         # Logged (like audited) before the answer leaves, so no answer goes unrecorded.
         self._log(scope, status, started, records, tag)
         await _respond(send, status, orjson.dumps(payload), request_id)

@@ -450,6 +450,15 @@ def test_other_models_compare_with_their_own_baseline_and_the_served_model() -> 
 
 def test_report_shows_the_other_models_and_the_dropped_variant(tmp_path) -> None:
     results = _two_model_results()
+    protocol = {
+        "name": "bentoml onnx V2",
+        "model": "credit_model:a",
+        "points": [
+            _point("v2_infer", 16, 900, 15, 30),
+            _point("v2_infer1000", 16, 90, 170, 340, rows=1000),
+        ],
+    }
+    results["runs"].append(protocol)
     results.update(
         meta={
             "date": "today",
@@ -471,4 +480,5 @@ def test_report_shows_the_other_models_and_the_dropped_variant(tmp_path) -> None
     assert "## Other models beside the served one" in text
     assert "| fraud_model:b | batch1000 | 16 | 100 | 100,000 |" in text
     assert "Served model: `credit_model:a`" in text
+    assert "| bentoml onnx V2 | v2_infer1000 | 16 | 90 | 90,000 |" in text
     assert {p.name for p in tmp_path.glob("*.png")} == {"http_predict.png", "http_rows.png"}

@@ -63,14 +63,9 @@ class InferenceRequest(_Message):
     outputs: list[RequestOutput] | None = None
 
 
-class ResponseOutput(_Message):
-    """An output tensor: one value (or one row of class probabilities) per input row."""
-
-    name: str
-    shape: list[int]
-    datatype: Datatype
-    parameters: Parameters | None = None
-    data: list[Any]
+class ResponseOutput(RequestInput):
+    """An output tensor (a tensor like an input): one value, or one row of class
+    probabilities, per input row."""
 
 
 class InferenceResponse(_Message):

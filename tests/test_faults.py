@@ -33,6 +33,10 @@ def test_corrupt_model_file_is_unready_not_a_crash_loop(trained_model, tmp_path)
         response = httpx.post(f"{srv.url}/predict", json=EXAMPLE, timeout=30)
         assert response.status_code == 503
         assert "unreadable" in response.json()["detail"]
+        assert httpx.get(f"{srv.url}/v2/health/live").status_code == 200
+        for path in ("/v2/health/ready", "/v2/models/credit_model/ready"):
+            unready = httpx.get(f"{srv.url}{path}")
+            assert unready.status_code == 503 and "unreadable" in unready.json()["error"]
         assert srv.proc.poll() is None
         log = srv.log()
     assert log.count("riskserve not ready") == 1  # loaded once: no restarts

@@ -229,9 +229,8 @@ def score_files(
 Scorer = Callable[[BatchModel, argparse.Namespace, Outputs], dict[str, Any]]
 
 
-def run_job(argv: list[str] | None, prog: str, doc: str, scorer: Scorer) -> int:
-    """The command line both batch jobs share: arguments, the model, the manifest, the
-    closing line and the exit status; `scorer` does the scoring and returns its counts."""
+def arguments(prog: str, doc: str) -> argparse.ArgumentParser:
+    """The command line both batch jobs take."""
     parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
     parser.add_argument(
         "--input", type=Path, required=True, help="a .csv or .parquet file, or a folder of them"
@@ -245,6 +244,13 @@ def run_job(argv: list[str] | None, prog: str, doc: str, scorer: Scorer) -> int:
     parser.add_argument(
         "--chunk-rows", type=int, default=CHUNK_ROWS, help=f"rows per chunk ({CHUNK_ROWS:,})"
     )
+    return parser
+
+
+def run_job(argv: list[str] | None, prog: str, doc: str, scorer: Scorer) -> int:
+    """The command line both batch jobs share: arguments, the model, the manifest, the
+    closing line and the exit status; `scorer` does the scoring and returns its counts."""
+    parser = arguments(prog, doc)
     args = parser.parse_args(argv)
     if args.chunk_rows < 1 or args.output.suffix.lower() != ".parquet":
         parser.error("--chunk-rows must be positive and --output end in .parquet")

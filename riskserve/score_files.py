@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
@@ -81,8 +82,9 @@ def input_files(path: Path) -> tuple[list[Path], str]:
 def open_dataset(files: list[Path], kind: str, text_columns: list[str]) -> ds.Dataset:
     """The files as one Arrow dataset, in order.
 
-    CSV feature columns are read as text, so a malformed value becomes a rejected row
-    (checked by `riskserve.tables`) instead of a parse error that stops the run.
+    The CSV columns the job reads are read as text, so a malformed value becomes a
+    rejected row (checked by `riskserve.tables`) instead of a parse error that stops the
+    run.
     """
     fmt: Any = "parquet"
     if kind == "csv":
@@ -148,7 +150,7 @@ def _schemas(model: BatchModel, id_name: str, id_type: pa.DataType) -> tuple[pa.
     return scored, rejects
 
 
-def _frames(scanner: ds.Scanner, key: str | None) -> Iterator[Any]:
+def _frames(scanner: ds.Scanner, key: str | None) -> Iterator[pd.DataFrame]:
     """The input's chunks as pandas frames with their row id column."""
     offset = 0
     for batch in scanner.to_batches():

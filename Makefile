@@ -86,8 +86,8 @@ sbom: $(DELIVERY)/.installed $(SBOM_ENV)/.installed  ## CycloneDX SBOM of the se
 
 # Scoring files. INPUT: a .csv/.parquet file or a folder of them; OUTPUT: the scored
 # .parquet (rejects and manifest beside it); KEY=<column>: the row id (default: row number);
-# MODEL=<name>. Exit status 0 all scored, 1 some rejected, 2 bad input (printed last, as
-# make itself exits 2 on any failure).
+# MODEL=<name>. Exit status 0 all scored, 1 some rejected, 2 bad input, 3 a fault (printed
+# last, as make itself exits 2 on any failure).
 SCORE_ARGS = --input "$(INPUT)" --output "$(OUTPUT)" $(if $(KEY),--key "$(KEY)") \
   $(if $(CHUNK_ROWS),--chunk-rows $(CHUNK_ROWS))
 score: model  ## score INPUT=<file|folder> into OUTPUT=<file.parquet> (MODEL, KEY)

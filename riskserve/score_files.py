@@ -5,7 +5,7 @@ input; each chunk goes through `riskserve.batch.score_frame`, the checks, model 
 decision step the API uses. Writes the scored rows (Parquet), the rejected rows with
 the field and rule they broke (CSV), and a run manifest (JSON), each complete or not at
 all. Exit status: 0 every row scored, 1 some rows rejected (see the rejects file),
-2 bad input or usage (one line on stderr).
+2 bad input or usage (one line on stderr), 3 a fault of the job itself (a traceback).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 import resource
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -41,7 +42,7 @@ FORMATS = {".csv": "csv", ".parquet": "parquet"}
 # Rows per chunk: large enough that per-chunk overhead vanishes (ONNX Runtime, Arrow,
 # pandas), small enough that a chunk's copies stay within tens of MB.
 CHUNK_ROWS = 262_144
-OK, REJECTED, BAD_INPUT = 0, 1, 2
+OK, REJECTED, BAD_INPUT, FAILED = 0, 1, 2, 3
 
 
 class BadInput(ValueError):
@@ -266,6 +267,9 @@ def run_job(argv: list[str] | None, prog: str, doc: str, scorer: Scorer) -> int:
     except (BadInput, ModelUnavailable, PolicyError, OSError, ValueError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return BAD_INPUT
+    except Exception:  # a fault, not the input's: whoever fixes it needs the traceback
+        traceback.print_exc()
+        return FAILED
     duration = time.perf_counter() - clock
     rows = run["rows"]
     status = REJECTED if rows["rejected"] else OK

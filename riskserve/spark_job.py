@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from pyspark import SparkFiles, StorageLevel
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -79,6 +80,10 @@ def score_on_spark(model: BatchModel, args: argparse.Namespace, outputs: Outputs
     """Score `args.input` with Spark into `outputs`; the counts for the manifest."""
     files, kind = input_files(args.input)
     id_name = args.key or ROW
+    built = {
+        path: path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        for path in (outputs.scored, outputs.rejects)
+    }
     spark = (
         SparkSession.builder.appName(f"riskserve-score-{model.spec.name}")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.chunk_rows))
@@ -113,10 +118,6 @@ def score_on_spark(model: BatchModel, args: argparse.Namespace, outputs: Outputs
                 yield out.astype(dict.fromkeys(text, object))
 
         result = frame.mapInPandas(score_batches, schema).persist(StorageLevel.MEMORY_AND_DISK)
-        built = {
-            path: path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            for path in (outputs.scored, outputs.rejects)
-        }
         accepted = result.where(F.col("rule").isNull())
         accepted.select(id_name, *(n for n, _ in answers), VERSION).write.parquet(
             str(built[outputs.scored])
@@ -128,8 +129,12 @@ def score_on_spark(model: BatchModel, args: argparse.Namespace, outputs: Outputs
         for target, path in built.items():
             _replace(path, target)
         master = spark.sparkContext.master
+    except AnalysisException as exc:  # paths, formats, columns Spark cannot use
+        raise BadInput(str(exc).splitlines()[0]) from None
     finally:
         spark.stop()
+        for path in built.values():
+            shutil.rmtree(path, ignore_errors=True)
     rows = {"read": read, "scored": scored, "rejected": read - scored}
     return {
         "rows": rows,

@@ -160,3 +160,15 @@ def test_bad_input_is_status_2_in_one_line_and_keeps_old_outputs(
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_a_fault_of_the_job_is_status_3_with_its_traceback(
+    portfolio, tmp_path, capsys, monkeypatch
+):
+    def broken(*_):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("riskserve.score_files.score_frame", broken)
+    assert score(portfolio[0], tmp_path / "scores.parquet") == 3
+    assert "Traceback" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # neither outputs nor temporary files

@@ -25,6 +25,9 @@ def test_credit_bands(p, category, prediction):
     assert scores.answers() == [{"prediction": prediction, "probability_of_default": p,
                                  "risk_category": category}]
     assert scores.labels == [category] and scores.scored.tolist() == [p]
+    # The answer's field order is the API's (its JSON bytes) and the scored file's columns.
+    assert list(scores.answers()[0]) == list(scores.columns()) == [
+        "prediction", "probability_of_default", "risk_category"]
 
 
 def test_fraud_cutoffs_in_order_and_overridden_without_retraining():
@@ -32,6 +35,7 @@ def test_fraud_cutoffs_in_order_and_overridden_without_retraining():
     scores = score_rows(Policy(FRAUD), probabilities)
     assert scores.labels == ["decline", "approve", "review"]
     assert scores.answers()[1] == {"fraud_probability": 0.1, "decision": "approve"}
+    assert list(scores.answers()[1]) == list(scores.columns()) == ["fraud_probability", "decision"]
     stricter = Policy(FRAUD, {"approve": 0.05, "review": 0.4})
     assert score_rows(stricter, probabilities).labels == ["decline", "review", "decline"]
     assert stricter.cutoffs == {"approve": 0.05, "review": 0.4}

@@ -20,6 +20,7 @@ from riskserve.decisions import Policy
 from riskserve.errors import ErrorResponse
 from riskserve.live_metrics import LiveMetrics
 from riskserve.model_entry import LoadedModel
+from riskserve.scores import score_rows
 from riskserve.settings import Settings
 from riskserve.spec import ModelSpec
 
@@ -115,18 +116,19 @@ class Scorer:
         info = await self.model_info()
         features = self.spec.to_matrix(records)
         probabilities = await self.source.probabilities(features, endpoint == "predict_batch")
-        decisions, labels, scored = self.policy.decide(probabilities)
+        scores = score_rows(self.policy, probabilities)
+        decisions = scores.answers()
         latency_ms = (time.perf_counter() - started) * 1000
         self.audit.write(
             request_id=request_id,
             model_version=info["tag"],
             endpoint=endpoint,
             records=[r.__dict__ for r in records],
-            probabilities=scored.tolist(),
+            probabilities=scores.scored.tolist(),
             decisions=decisions,
             latency_ms=latency_ms,
         )
-        self.metrics.observe(features, scored, labels)
+        self.metrics.observe(features, scores.scored, scores.labels)
         if endpoint == "predict":
             return {**decisions[0], "model_version": info["tag"]}
         return {"results": decisions, "model_version": info["tag"], "latency_ms": latency_ms}

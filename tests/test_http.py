@@ -12,6 +12,7 @@ import pytest
 
 from riskserve.backends import SklearnBackend
 from riskserve.decisions import Policy
+from riskserve.scores import score_rows
 from riskserve.settings import load_settings
 from tests.cases import BAD_RECORDS, CREDIT, EXAMPLE, NON_FINITE_BODIES, record
 from tests.server import Server, fire
@@ -74,7 +75,7 @@ def test_batch_of_one_and_of_a_thousand(server, trained_model):
         assert len(got) == size
         np.testing.assert_allclose(got, expected[:size], atol=1e-4)  # same order
         cats = [r["risk_category"] for r in body["results"]]
-        assert cats == POLICY.decide(np.column_stack([1 - got, got]))[1]
+        assert cats == score_rows(POLICY, np.column_stack([1 - got, got])).labels
 
 
 def test_batch_over_the_limit_is_rejected(server):

@@ -114,12 +114,20 @@ def _read_table(path: Path) -> pd.DataFrame:
     raise BadInput(f"{path}: expected a .csv or .parquet file, or an audit-log directory")
 
 
-def _read_audit(path: Path, window: Window) -> tuple[pd.DataFrame, str]:
-    """Features of every audit record in `path` (or `path`/audit) within the window."""
+def audit_files(path: Path) -> tuple[Path, list[Path]]:
+    """The audit folder (`path`, or `path`/audit) and its live and rotated files."""
+    if not path.is_dir():
+        raise BadInput(f"{path}: not a directory")
     folder = path / AUDIT_SUBDIR if (path / AUDIT_SUBDIR).is_dir() else path
     files = sorted(p for p in folder.iterdir() if p.is_file() and _AUDIT_NAME.match(p.name))
     if not files:
         raise BadInput(f"{folder}: no audit log files (*.jsonl, *.jsonl.N)")
+    return folder, files
+
+
+def _read_audit(path: Path, window: Window) -> tuple[pd.DataFrame, str]:
+    """Features of every audit record in `path` (or `path`/audit) within the window."""
+    folder, files = audit_files(path)
     stamps: list[str] = []
     rows: list[dict] = []
     for file in files:

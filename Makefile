@@ -115,7 +115,7 @@ bench: model wrk  ## HTTP benchmark vs a FastAPI baseline, plus fraud_model, int
 	$(BIN)/python -m training --model fraud_model --if-missing
 	$(BIN)/python -m benchmarks.http_bench
 
-promote: venv  ## serve TAG=credit_model:<version> from the next restart (pins model_tag)
+promote: venv  ## serve TAG=<name:version> (no TAG: the challenger) from the next restart
 	$(BIN)/python -m training.promote $(TAG)
 
 rollback: venv  ## back to the previous champion from the next restart

@@ -231,8 +231,10 @@ def test_bench_plan_covers_every_variant_and_the_other_models() -> None:
         "bentoml sklearn/inprocess",
         "bentoml onnx/runner",
         "bentoml sklearn/runner",
+        "bentoml onnx/inprocess + shadow challenger",
     ]
     assert len(served[1].points((1, 16, 64))) == 9
+    assert served[-1].overrides["challenger"] == {"model_tag": credit.tag, "mode": "shadow"}
     others = [v for v in variants if v.model == fraud.tag]
     assert [(v.name, v.baseline, v.default) for v in others] == [
         ("fraud_model: fastapi baseline", True, False),

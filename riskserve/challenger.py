@@ -54,23 +54,15 @@ def family_mismatch(champion: ModelSpec, challenger: ModelSpec) -> str:
     """What keeps `challenger` from standing in for `champion` ('' when nothing does).
 
     Same family: the same name, the same inputs and request rules (one request contract
-    for both), and the same decision labels (one answer contract, and a swap matrix).
+    for both), and the same answers and decision policy with its cut-offs (one response
+    contract, decisions comparable label for label, audit lines true for either).
     """
 
     def inputs(spec: ModelSpec) -> list[dict[str, Any]]:
         return [f.model_dump(include=_INPUT_KEYS) for f in spec.features]
 
     def answers(spec: ModelSpec) -> tuple[Any, ...]:
-        d = spec.decision
-        return (
-            spec.task,
-            spec.response,
-            d.policy,
-            d.field,
-            d.prediction_field,
-            spec.labels,
-            tuple(level.label for level in d.levels),
-        )
+        return spec.task, spec.labels, spec.response, spec.decision
 
     for part, ours, theirs in (
         ("name", champion.name, challenger.name),
@@ -79,7 +71,7 @@ def family_mismatch(champion: ModelSpec, challenger: ModelSpec) -> str:
         ("answers", answers(champion), answers(challenger)),
     ):
         if ours != theirs:
-            return f"its {part} differ from the champion's"
+            return f"different {part}"
     return ""
 
 

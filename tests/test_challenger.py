@@ -88,9 +88,13 @@ def test_family_mismatch_names_what_differs():
     assert family_mismatch(CREDIT, CREDIT) == ""
     reworded = CREDIT.model_copy(update={"description": "Another text."})
     assert family_mismatch(CREDIT, reworded) == ""
-    assert "name" in family_mismatch(CREDIT, FRAUD)
+    assert family_mismatch(CREDIT, FRAUD) == "different name"
     renamed = FRAUD.model_copy(update={"name": "credit_model"})
-    assert "features" in family_mismatch(CREDIT, renamed)
+    assert family_mismatch(CREDIT, renamed) == "different features"
+    moved = CREDIT.decision.model_copy(update={"threshold": 0.4})
+    assert family_mismatch(CREDIT, CREDIT.model_copy(update={"decision": moved})) == (
+        "different answers"
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ status: 0 written, 2 bad input (one line on stderr), 3 the comparison itself fai
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import traceback
 from collections import Counter
@@ -146,7 +147,8 @@ def segments(frame: pd.DataFrame, features: list[str]) -> dict[str, list[tuple[s
             values = column.astype(float).to_numpy()
             cuts = np.unique(np.quantile(values, SEGMENT_QUANTILES))
             bins = np.searchsorted(cuts, values, side="left")
-            bounds = [f"≤ {c:g}" for c in cuts] + [f"> {cuts[-1]:g}"]
+            inner = [f"({a:g}, {b:g}]" for a, b in itertools.pairwise(cuts)]
+            bounds = [f"≤ {cuts[0]:g}", *inner, f"> {cuts[-1]:g}"]
             out[name] = [(bounds[i], bins == i) for i in range(len(bounds)) if (bins == i).any()]
         else:
             out[name] = [(str(v), (column == v).to_numpy()) for v in sorted(set(column), key=str)]

@@ -87,8 +87,10 @@ def _extra_plot(result: dict[str, Any]) -> str:
     if calibrated:
         ax = axes[1]
         ax.plot([0, 1], [0, 1], color="#888", linewidth=1, linestyle="--")
+        top = 0.0
         for role, color in (("champion", REFERENCE_COLOR), ("challenger", CURRENT_COLOR)):
             points = result["outcomes"][role]["calibration"]
+            top = max(top, *(max(p["mean_probability"], p["observed_rate"]) for p in points))
             ax.plot(
                 [p["mean_probability"] for p in points],
                 [p["observed_rate"] for p in points],
@@ -100,8 +102,9 @@ def _extra_plot(result: dict[str, Any]) -> str:
             xlabel="mean probability (decile of scores)",
             ylabel="observed outcome rate",
             title="calibration",
-            xlim=(0, 1),
-            ylim=(0, 1),
+            # Zoomed to the scores that occur: risk scores often stay far below 1.
+            xlim=(0, min(1.0, 1.1 * top)),
+            ylim=(0, min(1.0, 1.1 * top)),
         )
         ax.legend(frameon=False)
     return png(fig)
@@ -149,12 +152,12 @@ def _outcomes_html(outcomes: dict[str, Any] | None) -> str:
     if outcomes is None:
         return "<p>No outcomes given (<code>OUTCOMES=&lt;file&gt;</code>).</p>"
     rows = "".join(
-        f"<tr><td>{name}</td>"
+        f"<tr><td>{title}</td>"
         + "".join(
             f"<td>{_fmt(outcomes[role][name], '.4f')}</td>" for role in ("champion", "challenger")
         )
         + "</tr>"
-        for name in ("auc", "ks", "brier")
+        for name, title in (("auc", "ROC AUC"), ("ks", "KS"), ("brier", "Brier score"))
     )
     return (
         f"<p>{outcomes['n']:,} records with an outcome, {outcomes['positive_rate']:.1%} "
@@ -184,7 +187,8 @@ def _html(result: dict[str, Any], scores_png: str, extra_png: str) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Champion vs challenger: {esc(result["challenger"])}</title>
-<style>{CSS} td:first-child {{ white-space: nowrap; }}</style></head><body>
+<style>{CSS} td:first-child {{ white-space: nowrap; }}
+table.segments {{ font-size: .8rem; }}</style></head><body>
 <h1>Champion vs challenger</h1>
 <div class="verdict nodrift"><b>{overall["swap_rate"]:.1%}</b> of {overall["n"]:,} decisions
 would change; {esc(approve)} rate {overall["approval_rate"]["champion"]:.1%} →
@@ -199,7 +203,7 @@ would change; {esc(approve)} rate {overall["approval_rate"]["champion"]:.1%} →
 <figure><img alt="swap matrix and calibration" src="data:image/png;base64,{extra_png}">
 </figure>
 <h2>By segment</h2>
-<table>{_summary_head("segment", approve)}{segment_rows}</table>
+<table class="segments">{_summary_head("segment", approve)}{segment_rows}</table>
 <h2>Notes</h2><ul>{notes}</ul>
 </body></html>
 """

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-import traceback
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from monitoring.current import BadInput, audit_files, first_line
+from monitoring.current import BadInput, audit_files, exit_status, first_line
 from riskserve import psi
 
 # Quantile cut points of a numeric feature's segments (quartiles).
@@ -277,14 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="folder for the reports")
     args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except BadInput as exc:
-        print(f"compare: {exc}", file=sys.stderr)
-        return 2
-    except Exception:
-        traceback.print_exc()
-        return 3
+    return exit_status("compare", lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
+import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -210,6 +213,20 @@ def feature_columns(current: Current, spec: ModelSpec) -> dict[str, np.ndarray]:
     if not columns:
         raise BadInput(f"{current.source}: no feature to compare")
     return columns
+
+
+def exit_status(command: str, run: Callable[[], int]) -> int:
+    """A monitoring command's exit status: `run`'s own, 2 for bad input (one line on
+    stderr), 3 if it crashed (traceback). Never 1 on a crash: a scheduler would read it
+    as the command's finding (drift)."""
+    try:
+        return run()
+    except BadInput as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 2
+    except Exception:
+        traceback.print_exc()
+        return 3
 
 
 def first_line(exc: BaseException) -> str:

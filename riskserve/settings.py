@@ -92,7 +92,7 @@ class Challenger(_Strict):
     percent: float = Field(default=100, ge=0, le=100)
     # Header whose value is the routing key (e.g. X-Application-ID); None: the request id.
     key_header: str | None = None
-    # A challenger call slower than this switches the challenger off.
+    # A challenger call using more CPU time than this switches the challenger off.
     timeout_ms: float = Field(default=50, gt=0)
 
 

@@ -47,7 +47,9 @@ class FakeBackend:
     fail: bool = False
 
     def predict_proba(self, features):
-        time.sleep(self.delay)
+        busy_until = time.thread_time() + self.delay
+        while time.thread_time() < busy_until:  # CPU, as a slow model spends it
+            pass
         if self.fail:
             raise RuntimeError("the graph broke\nsecond line")
         return np.tile([1 - self.p, self.p], (len(features), 1))

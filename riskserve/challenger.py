@@ -132,6 +132,8 @@ class Challenger:
 
     def switch_off(self, reason: str, detail: str) -> None:
         """Off until restart: logged once, counted in riskserve_challenger_errors_total."""
+        if self.problem:  # a request routed before it went off (runner layout) failed too
+            return
         self.problem = f"{reason}: {detail}"
         self.metrics.challenger_failed(reason)
         logger.error("challenger %s switched off until restart (%s)", self.tag, self.problem)

@@ -51,7 +51,8 @@ def _model(tag: str) -> tuple[Any, ModelSpec]:
     try:
         model = bentoml.models.get(tag)
     except (BentoMLException, ValueError) as exc:  # not found, or not a tag at all
-        raise BadInput(f"model {tag}: {first_line(exc)}; {TRAIN_HINT}") from None
+        reason = str(exc).splitlines()[0] if str(exc) else first_line(exc)
+        raise BadInput(f"model {tag}: {reason}; {TRAIN_HINT}") from None
     try:
         return model, read_spec(Path(model.path))
     except SpecError as exc:

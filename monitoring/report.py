@@ -1,8 +1,11 @@
 """The drift report as files: drift.json for machines, drift.html for people.
 
-The HTML page is self-contained (inline CSS, plots as embedded PNGs) so it opens from a
-mail attachment or an artifact store with no network. Both files are replaced
-atomically, so a dashboard or a second run never reads half a report.
+Numeric features get two plots (both distributions, and both samples over the PSI
+bins); categorical and boolean ones a bar per value (the unseen bucket included) of the
+reference's and the current sample's share, and a table of those shares with the unseen
+values by count. The HTML page is self-contained (inline CSS, plots as embedded PNGs)
+so it opens from a mail attachment or an artifact store with no network. Both files are
+replaced atomically, so a dashboard or a second run never reads half a report.
 """
 
 from __future__ import annotations

@@ -22,10 +22,10 @@ from riskserve.model_entry import (
     read_reference,
     reference_rows,
 )
+from riskserve.settings import PROJECT_ROOT
 from tests.conftest import CREDIT
 
 UNCHANGED = {"credit_history_length", "num_open_accounts"}
-ROOT = Path(__file__).resolve().parent.parent
 FEATURE_KEYS = {"kind", "psi", "psi_band", "test", "statistic", "p_value", "drift"}
 
 
@@ -108,7 +108,7 @@ def test_exit_status_through_the_command_line(trained_model, tmp_path):
                 "--out",
                 str(tmp_path / f"out{status}"),
             ],
-            cwd=ROOT,
+            cwd=PROJECT_ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

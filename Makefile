@@ -10,7 +10,7 @@ export BENTOML_DO_NOT_TRACK := true
 .DEFAULT_GOAL := help
 # Security lint: no medium or high finding may stand without an inline justification.
 BANDIT_PATHS := service.py riskserve training monitoring benchmarks deploy
-.PHONY: help venv model train serve test lint score spark score-spark bento image sbom lock drift drift-demo bench bench-inference soak wrk promote rollback nginx lb-demo
+.PHONY: help venv model train serve test lint score spark score-spark bento image sbom lock drift drift-demo compare bench bench-inference soak wrk promote rollback nginx lb-demo
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -119,6 +119,13 @@ drift: model  ## drift report of CURRENT=<path> into OUT=<dir>; fails on drift
 	@$(BIN)/python -m monitoring.drift $(if $(CURRENT),--current $(CURRENT)) --out $(OUT); \
 	  status=$$?; test $$status -eq 0 || { echo "monitoring.drift exit status $$status" >&2; exit $$status; }
 
+# AUDIT: an audit-log folder (default: the service's log_dir); OUTCOMES: a CSV or Parquet
+# file of request_id, outcome[, observed_at]. OUT defaults to build/compare here.
+compare: venv  ## champion vs challenger report from AUDIT=<dir> [OUTCOMES=<file>] into OUT=<dir>
+	$(BIN)/python -m monitoring.compare_models $(if $(AUDIT),--audit "$(AUDIT)") \
+	  $(if $(OUTCOMES),--outcomes "$(OUTCOMES)") \
+	  --out "$(if $(filter command line environment,$(origin OUT)),$(OUT),build/compare)"
+
 DEMO := build/drift-demo
 drift-demo: model  ## SPEC's drift scenario and a no-drift sample, reported under build/drift-demo
 	$(BIN)/python -m monitoring.scenario --out $(DEMO)
@@ -134,7 +141,7 @@ bench: model wrk  ## HTTP benchmark vs a FastAPI baseline, plus fraud_model, int
 	$(BIN)/python -m training --model fraud_model --if-missing
 	$(BIN)/python -m benchmarks.http_bench
 
-promote: venv  ## serve TAG=credit_model:<version> from the next restart (pins model_tag)
+promote: venv  ## serve TAG=<name:version> (no TAG: the challenger) from the next restart
 	$(BIN)/python -m training.promote $(TAG)
 
 rollback: venv  ## back to the previous champion from the next restart

@@ -69,9 +69,7 @@ class ScoringHTTP:
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         request_id = request_id_of(scope)
-        scope.setdefault("state", {}).update(
-            request_id=request_id.decode(), started=started
-        )
+        scope.setdefault("state", {}).update(request_id=request_id.decode(), started=started)
         try:
             self.guard.check(scope)
             if scope["path"] in self._routes and scope["method"] != "POST":
@@ -146,7 +144,9 @@ class ScoringHTTP:
             body = await _read_body(scope, receive, self.max_body_bytes)
             records = contract.one(body) if endpoint == "predict" else contract.many(body)
             request_id = scope["state"]["request_id"]
-            return 200, await scorer.score(endpoint, records, request_id, started), len(records)
+            key = _header(scope, scorer.routing_header) if scorer.routing_header else None
+            answer = await scorer.score(endpoint, records, request_id, started, key)
+            return 200, answer, len(records)
         except ErrorResponse as exc:
             return exc.status, exc.body, None
         except Exception:
@@ -160,6 +160,15 @@ def _outcome(status: int) -> str:
     if status == 503:
         return "unavailable"
     return "rejected" if status < 500 else "error"
+
+
+def _header(scope: dict[str, Any], name: str) -> str | None:
+    """A request header's value (`name` in lower case), or None when it is absent."""
+    wanted = name.encode()
+    for key, value in scope["headers"]:
+        if key == wanted:
+            return value.decode("latin-1")
+    return None
 
 
 def _check_content_type(scope: dict[str, Any]) -> None:

@@ -285,10 +285,11 @@ def test_service_metrics(server):
     post(server, "/predict_batch", json={"records": records[500:]})
     text = httpx.get(f"{server.url}/metrics").text
     assert re.search(r'riskserve_model_info\{[^}]*model_version="credit_model:', text)
-    count = re.search(r'riskserve_probability_count\{model="credit_model"\} (\S+)', text)
+    count = re.search(r'riskserve_probability_count\{model="credit_model",role="champion"\} '
+                      r'(\S+)', text)
     assert count and float(count.group(1)) >= 600
     decided = re.findall(r'riskserve_decisions_total\{decision="(?:Low|Medium|High)",'
-                         r'model="credit_model"\} (\S+)', text)
+                         r'model="credit_model",role="champion"\} (\S+)', text)
     assert sum(float(v) for v in decided) >= 600
 
 

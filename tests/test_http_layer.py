@@ -30,7 +30,9 @@ class Observed:
     def __init__(self) -> None:
         self.labels: list[str] = []
 
-    def observe(self, features: Any, probabilities: Any, labels: list[str]) -> None:
+    def observe(
+        self, features: Any, probabilities: Any, labels: list[str], role: str = "champion"
+    ) -> None:
         self.labels += labels
 
 

@@ -10,7 +10,7 @@ export BENTOML_DO_NOT_TRACK := true
 .DEFAULT_GOAL := help
 # Security lint: no medium or high finding may stand without an inline justification.
 BANDIT_PATHS := service.py riskserve training monitoring benchmarks deploy
-.PHONY: help venv model train serve test lint bento image sbom lock drift drift-demo bench bench-inference soak wrk promote rollback nginx lb-demo
+.PHONY: help venv model train serve test lint score spark score-spark bento image sbom lock drift drift-demo compare bench bench-inference soak wrk promote rollback nginx lb-demo
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ spec: venv  ## draft a spec from DATA=<file> TARGET=<column> NAME=<name> OUT=<sp
 serve: model  ## serve on 127.0.0.1:$(PORT) (MODEL=<name> for another model)
 	$(BIN)/bentoml serve service:RiskAPI --host 127.0.0.1 --port $(PORT)
 
-test: venv nginx  ## run the whole test suite (slow end-to-end tests included)
+test: venv nginx spark  ## run the whole test suite (slow end-to-end tests included)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/bandit --quiet --recursive --severity-level medium $(BANDIT_PATHS)
@@ -84,6 +84,32 @@ sbom: $(DELIVERY)/.installed $(SBOM_ENV)/.installed  ## CycloneDX SBOM of the se
 	  --output-file $(SBOM) $(SBOM_ENV)/bin/python
 	@echo "wrote $(SBOM)"
 
+# Scoring files. INPUT: a .csv/.parquet file or a folder of them; OUTPUT: the scored
+# .parquet (rejects and manifest beside it); KEY=<column>: the row id (default: row number);
+# MODEL=<name>. Exit status 0 all scored, 1 some rejected, 2 bad input, 3 a fault (printed
+# last, as make itself exits 2 on any failure).
+SCORE_ARGS = --input "$(INPUT)" --output "$(OUTPUT)" $(if $(KEY),--key "$(KEY)") \
+  $(if $(CHUNK_ROWS),--chunk-rows $(CHUNK_ROWS))
+score: model  ## score INPUT=<file|folder> into OUTPUT=<file.parquet> (MODEL, KEY)
+	@$(BIN)/python -m riskserve.score_files $(SCORE_ARGS); \
+	  status=$$?; test $$status -eq 0 || { echo "riskserve.score_files exit status $$status" >&2; exit $$status; }
+
+# The Spark job's own environment: the service's packages and pyspark (requirements/spark.txt),
+# kept out of .venv so `make serve` and the image stay without Spark (~490 MB).
+SPARK_ENV := $(CURDIR)/build/spark
+$(SPARK_ENV)/.installed: requirements/spark.txt
+	@test -x $(SPARK_ENV)/bin/python || $(PYTHON) -m venv $(SPARK_ENV)
+	$(SPARK_ENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/spark.txt
+	@touch $@
+
+spark: $(SPARK_ENV)/.installed  ## the Spark job's environment (build/spark; Java 17 needed)
+
+# Spark in local[*] mode here; executors run the environment's own Python.
+score-spark: model spark  ## the same scoring as `make score` as a PySpark job (local[*])
+	@PYSPARK_PYTHON=$(SPARK_ENV)/bin/python PYTHONPATH=$(CURDIR) \
+	  $(SPARK_ENV)/bin/python -m riskserve.spark_job $(SCORE_ARGS); \
+	  status=$$?; test $$status -eq 0 || { echo "riskserve.spark_job exit status $$status" >&2; exit $$status; }
+
 # CURRENT: a .csv/.parquet sample or an audit-log folder (default: the service's log_dir).
 OUT ?= build/drift
 # GNU make exits 2 whenever a recipe fails, whatever the recipe's status, so the drift
@@ -92,6 +118,13 @@ OUT ?= build/drift
 drift: model  ## drift report of CURRENT=<path> into OUT=<dir>; fails on drift
 	@$(BIN)/python -m monitoring.drift $(if $(CURRENT),--current $(CURRENT)) --out $(OUT); \
 	  status=$$?; test $$status -eq 0 || { echo "monitoring.drift exit status $$status" >&2; exit $$status; }
+
+# AUDIT: an audit-log folder (default: the service's log_dir); OUTCOMES: a CSV or Parquet
+# file of request_id, outcome[, observed_at]. OUT defaults to build/compare here.
+compare: venv  ## champion vs challenger report from AUDIT=<dir> [OUTCOMES=<file>] into OUT=<dir>
+	$(BIN)/python -m monitoring.compare_models $(if $(AUDIT),--audit "$(AUDIT)") \
+	  $(if $(OUTCOMES),--outcomes "$(OUTCOMES)") \
+	  --out "$(if $(filter command line environment,$(origin OUT)),$(OUT),build/compare)"
 
 DEMO := build/drift-demo
 drift-demo: model  ## SPEC's drift scenario and a no-drift sample, reported under build/drift-demo
@@ -108,7 +141,7 @@ bench: model wrk  ## HTTP benchmark vs a FastAPI baseline, plus fraud_model, int
 	$(BIN)/python -m training --model fraud_model --if-missing
 	$(BIN)/python -m benchmarks.http_bench
 
-promote: venv  ## serve TAG=credit_model:<version> from the next restart (pins model_tag)
+promote: venv  ## serve TAG=<name:version> (no TAG: the challenger) from the next restart
 	$(BIN)/python -m training.promote $(TAG)
 
 rollback: venv  ## back to the previous champion from the next restart
@@ -136,7 +169,7 @@ define pin
 	rm -rf build/lock-$(1)
 endef
 
-lock: lock-serve lock-dev lock-delivery  ## re-pin requirements/*.txt from requirements/*.in
+lock: lock-serve lock-dev lock-delivery lock-spark  ## re-pin requirements/*.txt from requirements/*.in
 
 lock-%:
 	$(call pin,$*)

@@ -5,7 +5,8 @@ The model it serves is configuration's `model_tag` (or `$RISKSERVE_MODEL`); its 
 and response schemas come from the spec stored with that model. Where probabilities come
 from is configuration's `layout`: `inprocess` scores inside the API process (fastest for
 a model this cheap); `runner` sends them to `RiskRunner`, whose batchable `score` merges
-concurrent single requests by adaptive micro-batching (for expensive models).
+concurrent single requests by adaptive micro-batching (for expensive models). A
+configured challenger is loaded beside the champion in `RiskAPI` (riskserve.challenger).
 """
 
 import logging
@@ -20,12 +21,13 @@ from starlette.responses import Response
 
 from riskserve.access import API_KEYS_ENV, AccessGuard, TokenBuckets, load_key_digests
 from riskserve.audit import AuditLog, AuditUnavailable
+from riskserve.challenger import Challenger, FamilyMismatch, open_challenger
 from riskserve.contract import Contract
 from riskserve.decisions import Policy, PolicyError
 from riskserve.errors import ErrorResponse
 from riskserve.http_layer import ScorerSlot, ScoringHTTP
 from riskserve.inference_protocol import OpenInference
-from riskserve.live_metrics import LiveMetrics
+from riskserve.live_metrics import CHALLENGER, CHAMPION, LiveMetrics
 from riskserve.logs import configure_logging
 from riskserve.model_entry import declare_model, load_or_explain, read_drift_reference, read_spec
 from riskserve.runtime import tune_gc
@@ -38,6 +40,7 @@ logger = logging.getLogger("riskserve")
 
 settings = load_settings()
 MODEL = declare_model(settings.model_tag)
+CHALLENGER_MODEL = declare_model(settings.challenger.model_tag) if settings.challenger else None
 
 
 def _contract() -> tuple[Any, Policy | None, Contract, str]:
@@ -104,6 +107,7 @@ class RiskAPI:
     """Risk scoring: one record or a batch, validated against the served model's spec."""
 
     model = MODEL
+    challenger_model = CHALLENGER_MODEL  # declared here so that `bentoml build` packs it
     if settings.layout == "runner":
         runner = bentoml.depends(RiskRunner)
 
@@ -144,9 +148,21 @@ class RiskAPI:
             settings.live_psi.interval_seconds,
             drift_reference,
             SPEC.feature_names,
+            (CHAMPION, CHALLENGER) if settings.challenger else (CHAMPION,),
         )
         metrics.serving(str(self.model.tag), settings.backend)
-        scoring.scorer = Scorer(SPEC, POLICY, settings, source, audit, metrics)
+        challenger: Challenger | None = None
+        if settings.challenger:
+            try:
+                challenger = open_challenger(settings, self.challenger_model, SPEC, metrics)
+            except FamilyMismatch as exc:
+                # A configuration error, like bad cut-offs: unready, so a rollout with it
+                # never takes traffic (README, "Champion and challenger").
+                self.problem = str(exc)
+                logger.error("riskserve not ready: %s", self.problem)
+                scoring.problem = self.problem
+                return
+        scoring.scorer = Scorer(SPEC, POLICY, settings, source, audit, metrics, challenger)
         scoring.contract = CONTRACT
         scoring.protocol = OpenInference(
             SPEC, CONTRACT, settings.max_batch_records, str(self.model.tag)
@@ -171,12 +187,16 @@ class RiskAPI:
         try:
             if scoring.scorer is None:
                 raise ErrorResponse(503, {"error": "model not ready", "detail": self.problem})
-            scorer, state = scoring.scorer, ctx.request.state
+            scorer, request = scoring.scorer, ctx.request
+            header = scorer.routing_header
+            key = request.headers.get(header) if header else None
             payload, status = (
                 (
                     await scorer.describe()
                     if endpoint == "model_info"
-                    else await scorer.score(endpoint, records, state.request_id, state.started)
+                    else await scorer.score(
+                        endpoint, records, request.state.request_id, request.state.started, key
+                    )
                 ),
                 200,
             )

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from riskserve.backends import PIPELINE_FILE
 from riskserve.contract import record_model
 from riskserve.decisions import Policy
+from riskserve.scores import score_rows
 from riskserve.model_entry import read_spec
 from riskserve.settings import load_settings
 from riskserve.spec import ModelSpec
@@ -68,7 +69,7 @@ def create_app(folder: Path | None = None) -> FastAPI:
 
     def score(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         probabilities = pipeline.predict_proba(tutorial_frame(spec, records))
-        return policy.decide(probabilities)[0]
+        return score_rows(policy, probabilities).answers()
 
     @app.post("/predict")
     def predict(body: record) -> dict[str, Any]:  # type: ignore[valid-type]

@@ -179,6 +179,10 @@ def plan(config: dict[str, Any], served: Model, others: list[Model]) -> list[Var
     """Every variant for the served model, then each other model's baseline and default
     service at OTHER_MODEL_POINTS."""
     out = [dataclasses.replace(v, model=served.tag) for v in variants(config)]
+    # What a shadow challenger costs: the served model scored a second time per request
+    # (another version of a family has a graph of the same size).
+    shadow = {"challenger": {"model_tag": served.tag, "mode": "shadow"}}
+    out.append(Variant(f"{out[1].name} + shadow challenger", shadow, model=served.tag))
     default = out[1]
     out.append(
         dataclasses.replace(default, name=f"{default.name} V2", default=False, only=PROTOCOL_POINTS)

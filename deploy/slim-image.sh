@@ -11,3 +11,7 @@ apt-get purge --yes --quiet build-essential git gnupg2
 apt-get autoremove --purge --yes --quiet -o APT::AutoRemove::RecommendsImportant=false \
     -o APT::AutoRemove::SuggestsImportant=false
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /root/.cache
+# The data libraries' own test suites and C headers (pandas, pyarrow: file scoring) are
+# neither run nor compiled against in the image: about 60 MB.
+site=$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+rm -rf "$site/pandas/tests" "$site/pyarrow/tests" "$site/pyarrow/include" "$site/pyarrow/src"

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
+import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -114,12 +117,20 @@ def _read_table(path: Path) -> pd.DataFrame:
     raise BadInput(f"{path}: expected a .csv or .parquet file, or an audit-log directory")
 
 
-def _read_audit(path: Path, window: Window) -> tuple[pd.DataFrame, str]:
-    """Features of every audit record in `path` (or `path`/audit) within the window."""
+def audit_files(path: Path) -> tuple[Path, list[Path]]:
+    """The audit folder (`path`, or `path`/audit) and its live and rotated files."""
+    if not path.is_dir():
+        raise BadInput(f"{path}: not a directory")
     folder = path / AUDIT_SUBDIR if (path / AUDIT_SUBDIR).is_dir() else path
     files = sorted(p for p in folder.iterdir() if p.is_file() and _AUDIT_NAME.match(p.name))
     if not files:
         raise BadInput(f"{folder}: no audit log files (*.jsonl, *.jsonl.N)")
+    return folder, files
+
+
+def _read_audit(path: Path, window: Window) -> tuple[pd.DataFrame, str]:
+    """Features of every audit record in `path` (or `path`/audit) within the window."""
+    folder, files = audit_files(path)
     stamps: list[str] = []
     rows: list[dict] = []
     for file in files:
@@ -202,6 +213,20 @@ def feature_columns(current: Current, spec: ModelSpec) -> dict[str, np.ndarray]:
     if not columns:
         raise BadInput(f"{current.source}: no feature to compare")
     return columns
+
+
+def exit_status(command: str, run: Callable[[], int]) -> int:
+    """A monitoring command's exit status: `run`'s own, 2 for bad input (one line on
+    stderr), 3 if it crashed (traceback). Never 1 on a crash: a scheduler would read it
+    as the command's finding (drift)."""
+    try:
+        return run()
+    except BadInput as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 2
+    except Exception:
+        traceback.print_exc()
+        return 3
 
 
 def first_line(exc: BaseException) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from monitoring.current import (
     BadInput,
     Window,
+    exit_status,
     feature_columns,
     first_line,
     load_current,
@@ -129,15 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--since", help="audit records at or after this ISO-8601 time")
     parser.add_argument("--until", help="audit records at or before this ISO-8601 time")
     args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except BadInput as exc:
-        print(f"drift: {exc}", file=sys.stderr)
-        return 2
-    except Exception:
-        # Never exit 1 on a crash: a scheduler would read it as "drift".
-        traceback.print_exc()
-        return 3
+    return exit_status("drift", lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ UNSEEN = "(unseen)"
 # Unseen values listed by name in the page; the JSON report has them all.
 MAX_UNSEEN_SHOWN = 20
 
-_CSS = """
+CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
        color: #222; line-height: 1.4; padding: 0 1rem; }
 h1 { font-size: 1.5rem; margin-bottom: .2rem; }
@@ -153,6 +153,11 @@ def _plot(
     )
     handles = [Patch(color=REFERENCE_COLOR), Patch(color=CURRENT_COLOR)]
     fig.legend(handles, ["reference", "current"], loc="upper right", ncols=2, frameon=False)
+    return png(fig)
+
+
+def png(fig: Figure) -> str:
+    """A figure as base64 PNG, for an `<img src='data:image/png;base64,...'>`."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -194,9 +199,7 @@ def _category_plot(r: dict[str, Any]) -> str:
     )
     handles = [Patch(color=REFERENCE_COLOR), Patch(color=CURRENT_COLOR)]
     fig.legend(handles, ["reference", "current"], loc="upper right", ncols=2, frameon=False)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return png(fig)
 
 
 def _category_table(name: str, r: dict[str, Any]) -> str:
@@ -277,7 +280,7 @@ def _html(result: dict[str, Any], plots: dict[str, str]) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Drift report: {esc(result["model_version"])}</title>
-<style>{_CSS}</style></head><body>
+<style>{CSS}</style></head><body>
 <h1>Drift report</h1>
 {verdict}
 <dl>{facts_html}</dl>

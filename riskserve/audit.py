@@ -75,8 +75,14 @@ class AuditLog:
         probabilities: Sequence[float],
         decisions: Sequence[dict[str, Any]],
         latency_ms: float,
+        role: str,
+        challenger: Sequence[dict[str, Any] | None] | None = None,
     ) -> None:
-        """Append one line per scored record; returns once the OS has the bytes."""
+        """Append one line per scored record; returns once the OS has the bytes.
+
+        `model_version` and `role` name the model that decided (the answer's); a shadow
+        challenger's score of each record goes under `challenger` (null when none).
+        """
         timestamp = datetime.now(UTC).isoformat()
         lines = b"".join(
             orjson.dumps(
@@ -84,18 +90,26 @@ class AuditLog:
                     "timestamp": timestamp,
                     "request_id": request_id,
                     "model_version": model_version,
+                    "role": role,
                     "endpoint": endpoint,
                     "index": i,
                     "features": self.features(record),
                     "probability": p,
                     "decision": decision,
+                    "challenger": shadow,
                     "cutoffs": self.cutoffs,
                     "latency_ms": latency_ms,
                 },
                 option=orjson.OPT_APPEND_NEWLINE,
             )
-            for i, (record, p, decision) in enumerate(
-                zip(records, probabilities, decisions, strict=True)
+            for i, (record, p, decision, shadow) in enumerate(
+                zip(
+                    records,
+                    probabilities,
+                    decisions,
+                    challenger or [None] * len(records),
+                    strict=True,
+                )
             )
         )
         view = memoryview(lines)

@@ -54,36 +54,17 @@ class Policy:
         return {"policy": self.kind, "field": self.field, "labels": list(self.labels),
                 "cutoffs": self.cutoffs}
 
-    def decide(self, probabilities: np.ndarray) -> tuple[list[dict[str, Any]], list[str], np.ndarray]:
-        """Per record: the answer's fields, the decision label, and the probability scored.
+    def classify(self, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the index of its label in `labels` and the probability scored.
 
         `probabilities` is the model's [N, classes] output. The probability scored is the
         positive class's (binary) or the predicted class's (multiclass).
         """
         if self.kind == "argmax":
             index = np.argmax(probabilities, axis=1)
-            labels = [self.labels[i] for i in index.tolist()]
-            answers = [
-                {self.field: label, self.probability_field: dict(zip(self.labels, row, strict=True))}
-                for label, row in zip(labels, probabilities.tolist(), strict=True)
-            ]
-            return answers, labels, probabilities[np.arange(len(index)), index]
+            return index, probabilities[np.arange(len(index)), index]
         positive = probabilities[:, 1]
-        values = positive.tolist()
-        labels = [self.labels[i] for i in np.searchsorted(self._cuts, positive, "right").tolist()]
-        if self.kind == "bands":
-            threshold = self.cutoffs["threshold"]
-            answers = [
-                {self.prediction_field: int(p >= threshold), self.probability_field: p,
-                 self.field: label}
-                for p, label in zip(values, labels, strict=True)
-            ]
-        else:
-            answers = [
-                {self.probability_field: p, self.field: label}
-                for p, label in zip(values, labels, strict=True)
-            ]
-        return answers, labels, positive
+        return np.searchsorted(self._cuts, positive, "right"), positive
 
 
 def _override(model: str, cutoffs: dict[str, float], overrides: dict[str, float]) -> dict[str, float]:

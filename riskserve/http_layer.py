@@ -175,15 +175,15 @@ class ScoringHTTP:
             logger.exception("scoring failed", extra={"request_id": scope["state"]["request_id"]})
             return 500, {"error": "internal error", "detail": "see the server log"}, None, None
 
-    def _ready(self) -> tuple[Scorer, Contract, OpenInference]:
+    def _ready(self) -> tuple[Scorer, Contract]:
         slot = self.slot
-        if slot.scorer is None or slot.contract is None or slot.protocol is None:
+        if slot.scorer is None or slot.contract is None:
             detail = slot.problem or "service starting; retry shortly"
             raise ErrorResponse(503, {"error": "model not ready", "detail": detail})
-        return slot.scorer, slot.contract, slot.protocol
+        return slot.scorer, slot.contract
 
     async def _score(self, endpoint: str, scope: Any, receive: Any, started: float) -> Answer:
-        scorer, contract, _ = self._ready()
+        scorer, contract = self._ready()
         if endpoint == "model_info":  # takes no input: any body is ignored
             info = await scorer.describe()
             return info, None, info["tag"]
@@ -191,7 +191,7 @@ class ScoringHTTP:
         body = await _read_body(scope, receive, self.max_body_bytes)
         records = contract.one(body) if endpoint == "predict" else contract.many(body)
         request_id = scope["state"]["request_id"]
-        answer = await scorer.score(endpoint, records, request_id, started)
+        answer = await scorer.score(endpoint, records, request_id, started, _key(scope, scorer))
         return answer, len(records), answer["model_version"]
 
     async def _protocol(self, route: Route, scope: Any, receive: Any, started: float) -> Answer:
@@ -200,7 +200,10 @@ class ScoringHTTP:
             return server_metadata(), None, None
         if route.action == "live":
             return {"live": True}, None, None
-        scorer, _, protocol = self._ready()
+        scorer, _ = self._ready()
+        protocol = self.slot.protocol
+        if protocol is None:  # a scorer set up without it (the service always sets both)
+            raise ErrorResponse(404, {"error": "the Open Inference Protocol is not served here"})
         info = await scorer.model_info()
         tag = info["tag"]
         if route.action == "ready":
@@ -214,8 +217,9 @@ class ScoringHTTP:
         check_headers(scope["headers"])
         inference = protocol.parse(await _read_body(scope, receive, self.max_body_bytes))
         request_id = scope["state"]["request_id"]
-        answer = await scorer.score(ENDPOINT, inference.records, request_id, started)
-        return protocol.respond(inference, answer), len(inference.records), tag
+        key = _key(scope, scorer)
+        answer = await scorer.score(ENDPOINT, inference.records, request_id, started, key)
+        return protocol.respond(inference, answer), len(inference.records), answer["model_version"]
 
 
 def _outcome(status: int) -> str:
@@ -224,6 +228,20 @@ def _outcome(status: int) -> str:
     if status == 503:
         return "unavailable"
     return "rejected" if status < 500 else "error"
+
+
+def _key(scope: dict[str, Any], scorer: Scorer) -> str | None:
+    """The champion/challenger routing key: the configured request header, when there is one."""
+    return _header(scope, scorer.routing_header) if scorer.routing_header else None
+
+
+def _header(scope: dict[str, Any], name: str) -> str | None:
+    """A request header's value (`name` in lower case), or None when it is absent."""
+    wanted = name.encode()
+    for key, value in scope["headers"]:
+        if key == wanted:
+            return value.decode("latin-1")
+    return None
 
 
 def _check_content_type(scope: dict[str, Any]) -> None:

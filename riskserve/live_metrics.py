@@ -19,6 +19,10 @@ import numpy as np
 from riskserve.psi import bin_fractions, psi
 
 PROBABILITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+# The `role` label: the configured model, and the challenger scored beside it.
+CHAMPION, CHALLENGER = "champion", "challenger"
+# Why a challenger was switched off (the `reason` of riskserve_challenger_errors_total).
+CHALLENGER_FAILURES = ("load", "error", "timeout")
 
 
 def observe_many(histogram: Any, values: np.ndarray) -> None:
@@ -29,6 +33,9 @@ def observe_many(histogram: Any, values: np.ndarray) -> None:
     value goes to the first bucket whose upper bound it does not exceed) on its
     per-bucket values, which a test checks against `observe` itself.
     """
+    if len(values) == 1:  # one /predict: NumPy's set-up would cost 7x the observation
+        histogram.observe(float(values[0]))
+        return
     bounds = np.asarray(histogram._upper_bounds)
     counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
     histogram._sum.inc(float(np.sum(values)))
@@ -49,25 +56,39 @@ class LiveMetrics:
         interval_seconds: float,
         reference: dict[str, Any] | None,
         feature_names: list[str],
+        roles: tuple[str, ...] = (CHAMPION,),
     ) -> None:
         import prometheus_client as prom  # after PROMETHEUS_MULTIPROC_DIR is set
 
         self.model = model
-        self._probability = prom.Histogram(
+        histogram = prom.Histogram(
             "riskserve_probability",
             "Scored probability: of the positive class (binary), of the predicted class "
-            "(multiclass).",
-            ["model"],
+            "(multiclass), by the role of the model that scored it.",
+            ["model", "role"],
             buckets=PROBABILITY_BUCKETS,
-        ).labels(model)
-        counter = prom.Counter(
-            "riskserve_decisions", "Scored records by decision.", ["model", "decision"]
         )
-        self._decisions = {label: counter.labels(model, label) for label in decisions}
+        counter = prom.Counter(
+            "riskserve_decisions",
+            "Scored records by decision and by the role of the model that decided.",
+            ["model", "role", "decision"],
+        )
+        self._probability = {role: histogram.labels(model, role) for role in roles}
+        self._decisions = {
+            role: {label: counter.labels(model, role, label) for label in decisions}
+            for role in roles
+        }
+        errors = prom.Counter(
+            "riskserve_challenger_errors",
+            "Challenger failures, each of which switched it off until restart.",
+            ["model", "reason"],
+        )
+        # Every reason exported from the start (at 0), so alerts see a counter that exists.
+        self._challenger_errors = {r: errors.labels(model, r) for r in CHALLENGER_FAILURES}
         self._model_info = prom.Gauge(
             "riskserve_model_info",
-            "1 for the model version (and backend) this worker serves.",
-            ["model", "model_version", "backend"],
+            "1 for each model version (and backend) this worker serves, by role.",
+            ["model", "model_version", "backend", "role"],
             multiprocess_mode="max",
         )
         self._psi = prom.Gauge(
@@ -92,15 +113,30 @@ class LiveMetrics:
         self._due = time.monotonic() + interval_seconds
         self._lock = threading.Lock()
 
-    def serving(self, model_version: str, backend: str) -> None:
-        """Record which model version this worker serves."""
-        self._model_info.labels(self.model, model_version, backend).set(1)
+    def serving(self, model_version: str, backend: str, role: str = CHAMPION) -> None:
+        """Record which model version this worker serves in a role."""
+        self._model_info.labels(self.model, model_version, backend, role).set(1)
 
-    def observe(self, features: np.ndarray, probabilities: np.ndarray, labels: list[str]) -> None:
-        """Count decisions, keep the rows for live PSI, refresh PSI when due."""
-        observe_many(self._probability, probabilities)
+    def challenger_failed(self, reason: str) -> None:
+        """Count a challenger failure (one of CHALLENGER_FAILURES)."""
+        self._challenger_errors[reason].inc()
+
+    def count(self, probabilities: np.ndarray, labels: list[str], role: str) -> None:
+        """Count one model's probabilities and decisions."""
+        observe_many(self._probability[role], probabilities)
+        decisions = self._decisions[role]
         for label, n in Counter(labels).items():
-            self._decisions[label].inc(n)
+            decisions[label].inc(n)
+
+    def observe(
+        self,
+        features: np.ndarray,
+        probabilities: np.ndarray,
+        labels: list[str],
+        role: str = CHAMPION,
+    ) -> None:
+        """Count the answered decisions, keep the rows for live PSI, refresh PSI when due."""
+        self.count(probabilities, labels, role)
         if self._reference is None:
             return
         with self._lock:

@@ -148,18 +148,17 @@ def read_spec(folder: Path) -> ModelSpec:
     return load_spec(folder / SPEC_FILE)
 
 
-def load_model(stored: Any, tag: str, backend: str, tolerance: float) -> LoadedModel:
-    """Load a store entry (`bentoml.models.Model`, or None if absent) and verify it.
+def open_entry(
+    folder: Path, name: str, backend: str, tolerance: float
+) -> tuple[ModelSpec, Backend, float, int]:
+    """An entry's spec and verified backend, its parity and the rows it was checked on.
 
-    The served backend must reproduce, within `tolerance`, the probabilities the fitted
+    The backend must reproduce, within `tolerance`, the probabilities the fitted
     scikit-learn pipeline gave the reference sample at training time: for ONNX Runtime
-    that is the parity check, done without importing scikit-learn (and its ~150 MB) into
-    the serving process; for scikit-learn it catches a library that scores differently.
+    that is the parity check, done without importing scikit-learn (and its ~150 MB); for
+    scikit-learn it catches a library that scores differently. Every failure is a
+    `ModelUnavailable` naming the entry `name`.
     """
-    if stored is None:
-        raise ModelUnavailable(f"model {tag} is not in the model store; {TRAIN_HINT}")
-    folder = Path(stored.path)
-    name = str(stored.tag)
     try:
         spec = read_spec(folder)
         served = BACKENDS[backend](folder)
@@ -168,7 +167,9 @@ def load_model(stored: Any, tag: str, backend: str, tolerance: float) -> LoadedM
         parity = float(np.max(np.abs(served.predict_proba(reference) - expected)))
     except SpecError as exc:
         problems = str(exc).replace("\n", "; ")
-        raise ModelUnavailable(f"model {name}: unusable {SPEC_FILE} ({problems}); {TRAIN_HINT}") from None
+        raise ModelUnavailable(
+            f"model {name}: unusable {SPEC_FILE} ({problems}); {TRAIN_HINT}"
+        ) from None
     except Exception as exc:  # any unreadable or corrupt file: report it, don't crash
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise ModelUnavailable(
@@ -179,11 +180,21 @@ def load_model(stored: Any, tag: str, backend: str, tolerance: float) -> LoadedM
             f"model {name}: the {backend} backend differs from the training pipeline by "
             f"{parity:.3g} on the reference sample (tolerance {tolerance:g}); retrain it"
         )
+    return spec, served, parity, len(reference)
+
+
+def load_model(stored: Any, tag: str, backend: str, tolerance: float) -> LoadedModel:
+    """Load a store entry (`bentoml.models.Model`, or None if absent) and verify it
+    (`open_entry`)."""
+    if stored is None:
+        raise ModelUnavailable(f"model {tag} is not in the model store; {TRAIN_HINT}")
+    name = str(stored.tag)
+    spec, served, parity, rows = open_entry(Path(stored.path), name, backend, tolerance)
     info = {
         "tag": name,
         "created_at": stored.info.creation_time.isoformat(),
         "backend": backend,
-        "parity": {"max_abs_diff": parity, "tolerance": tolerance, "rows": len(reference)},
+        "parity": {"max_abs_diff": parity, "tolerance": tolerance, "rows": rows},
         "metadata": dict(stored.info.metadata),
         "spec": spec.to_json(),
     }
@@ -201,3 +212,22 @@ def load_or_explain(stored: Any, settings: Any) -> tuple[LoadedModel | None, str
     parity = loaded.info["parity"]["max_abs_diff"]
     logger.info("serving %s with %s (ONNX parity %.2g)", loaded.tag, settings.backend, parity)
     return loaded, ""
+
+
+def store_entry(store: Path, tag: str) -> tuple[Path, str]:
+    """The folder and full tag of `name[:version]` in a model store, without BentoML.
+
+    A store (BentoML's `$BENTOML_HOME/models`, or a bento's `models/`) holds
+    `<name>/<version>/` folders and `<name>/latest` naming the newest; reading them
+    directly keeps BentoML (and its start-up time) out of batch jobs.
+    """
+    name, _, version = tag.partition(":")
+    if not version or version == "latest":
+        latest = store / name / "latest"
+        if not latest.is_file():
+            raise ModelUnavailable(f"model {name} is not in the model store {store}; {TRAIN_HINT}")
+        version = latest.read_text().strip()
+    folder = store / name / version
+    if not (folder / SPEC_FILE).is_file():
+        raise ModelUnavailable(f"model {name}:{version} is not in the model store {store}")
+    return folder, f"{name}:{version}"

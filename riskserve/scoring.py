@@ -1,8 +1,9 @@
 """The scoring path: validated records in, decisions out, every decision audited.
 
-One `Scorer` answers every scoring route. Where the probabilities come from is a
-`ModelSource`: the model loaded in this process, or the runner service behind
-BentoML's adaptive batching (configuration's `layout`).
+One `Scorer` answers every scoring route. Where the champion's probabilities come from
+is a `ModelSource`: the model loaded in this process, or the runner service behind
+BentoML's adaptive batching (configuration's `layout`). A configured challenger
+(riskserve.challenger) scores in this process either way.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import numpy as np
 from pydantic import BaseModel
 
 from riskserve.audit import AuditLog
+from riskserve.challenger import Challenger
 from riskserve.decisions import Policy
 from riskserve.errors import ErrorResponse
-from riskserve.live_metrics import LiveMetrics
+from riskserve.live_metrics import CHALLENGER, CHAMPION, LiveMetrics
 from riskserve.model_entry import LoadedModel
+from riskserve.scores import score_rows
 from riskserve.settings import Settings
 from riskserve.spec import ModelSpec
 
@@ -87,9 +90,12 @@ class Scorer:
         source: ModelSource,
         audit: AuditLog,
         metrics: LiveMetrics,
+        challenger: Challenger | None = None,
     ) -> None:
         self.spec, self.policy, self.settings, self.source = spec, policy, settings, source
-        self.audit, self.metrics = audit, metrics
+        self.audit, self.metrics, self.challenger = audit, metrics, challenger
+        # The request header holding the routing key, lower case (None: the request id).
+        self.routing_header = challenger.routing_header if challenger else None
 
     async def model_info(self) -> dict[str, Any]:
         """The served model's description, or a 503 saying why there is none."""
@@ -106,28 +112,52 @@ class Scorer:
             "layout": settings.layout,
             "decision": self.policy.describe(),
             "max_batch_records": settings.max_batch_records,
+            "challenger": self.challenger.describe() if self.challenger else None,
         }
 
     async def score(
-        self, endpoint: str, records: Sequence[BaseModel], request_id: str, started: float
+        self,
+        endpoint: str,
+        records: Sequence[BaseModel],
+        request_id: str,
+        started: float,
+        key: str | None = None,
     ) -> dict[str, Any]:
         """The answer for `endpoint` (one of ENDPOINTS, or another name for the batch form,
-        e.g. the Open Inference Protocol's); audited before it returns."""
+        e.g. the Open Inference Protocol's); audited before it returns.
+
+        `key` routes the request to the champion or the challenger (default: the request
+        id). In split mode a routed request is answered by the challenger, or by the
+        champion if the challenger fails; in shadow mode the champion answers and the
+        challenger's score rides along in the audit line.
+        """
         info = await self.model_info()
         features = self.spec.to_matrix(records)
-        probabilities = await self.source.probabilities(features, endpoint != "predict")
-        decisions, labels, scored = self.policy.decide(probabilities)
+        challenger = self.challenger
+        route = challenger.route(key or request_id) if challenger else None
+        scores = challenger.score(features) if challenger and route == "split" else None
+        if scores is None:
+            probabilities = await self.source.probabilities(features, endpoint != "predict")
+            scores, version, role = score_rows(self.policy, probabilities), info["tag"], CHAMPION
+        else:
+            version, role = challenger.tag, CHALLENGER
+        shadow = challenger.score(features) if challenger and route == "shadow" else None
+        decisions = scores.answers()
         latency_ms = (time.perf_counter() - started) * 1000
         self.audit.write(
             request_id=request_id,
-            model_version=info["tag"],
+            model_version=version,
             endpoint=endpoint,
             records=[r.__dict__ for r in records],
-            probabilities=scored.tolist(),
+            probabilities=scores.scored.tolist(),
             decisions=decisions,
             latency_ms=latency_ms,
+            role=role,
+            challenger=challenger.audit_entries(shadow) if challenger and shadow else None,
         )
-        self.metrics.observe(features, scored, labels)
+        self.metrics.observe(features, scores.scored, scores.labels, role)
+        if shadow:
+            self.metrics.count(shadow.scored, shadow.labels, CHALLENGER)
         if endpoint == "predict":
-            return {**decisions[0], "model_version": info["tag"]}
-        return {"results": decisions, "model_version": info["tag"], "latency_ms": latency_ms}
+            return {**decisions[0], "model_version": version}
+        return {"results": decisions, "model_version": version, "latency_ms": latency_ms}

@@ -83,10 +83,25 @@ class Security(_Strict):
         return () if self.protect_docs else ("/static_content/", "/assets/")
 
 
+class Challenger(_Strict):
+    """A second model of the same family scored beside the champion (see the README)."""
+
+    model_tag: str
+    # shadow: scored and audited, never answered; split: answers its share of keys.
+    mode: Literal["shadow", "split"]
+    # Share of request keys routed to the challenger, in steps of 0.01.
+    percent: float = Field(default=100, ge=0, le=100)
+    # Header whose value is the routing key (e.g. X-Application-ID); None: the request id.
+    key_header: str | None = None
+    # A challenger call using more CPU time than this switches the challenger off.
+    timeout_ms: float = Field(default=50, gt=0)
+
+
 class Settings(_Strict):
     """The `riskserve:` section of `configuration.yaml`."""
 
     model_tag: str
+    challenger: Challenger | None
     backend: Literal["onnx", "sklearn"]
     layout: Literal["inprocess", "runner"]
     # Per model name, cut-offs that replace the spec's (see riskserve.decisions).

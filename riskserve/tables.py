@@ -59,8 +59,7 @@ def encode_column(column: pd.Series, f: Feature) -> tuple[np.ndarray, list[tuple
         codes = text.str.lower().map(_BOOL_CODES).to_numpy(dtype=np.float64, na_value=np.nan)
         return codes, [(np.isnan(codes), f"{f.name} must be true or false")]
     assert f.values is not None
-    known = text.where(text.isin(f.values))  # unknown values as missing: code -1
-    codes = pd.Categorical(known, categories=list(f.values)).codes.astype(np.float64)
+    codes = pd.Index(f.values).get_indexer(text).astype(np.float64)  # -1: not a value
     unknown = codes < 0
     codes[unknown] = np.nan
     shown = ", ".join(f.values[:20]) + (", ..." if len(f.values) > 20 else "")

@@ -40,6 +40,22 @@ def trained_model():
 
 
 @pytest.fixture(scope="session")
+def second_version(trained_model):
+    """Another version of the credit model (other data), e.g. a challenger.
+
+    `credit_model:latest` is pointed back at the first version, so servers of the
+    shipped configuration serve the same model whichever test trained this first.
+    """
+    from training.train import train
+
+    second = train(CREDIT, load_settings().parity_tolerance, n_samples=3000, seed=7,
+                   log=lambda _: None)
+    latest = Path(trained_model.path).parent / "latest"
+    latest.write_text(trained_model.tag.version)
+    return second
+
+
+@pytest.fixture(scope="session")
 def fraud_model():
     """The fraud model trained once into the private store."""
     return _train(FRAUD)

@@ -19,9 +19,10 @@ from deploy.replicas import replica_home
 from riskserve.settings import PROJECT_ROOT, write_derived_config
 
 
-def fire(url: str, jobs: list[tuple[str, Any, str]], concurrency: int = 32
+def fire(url: str, jobs: list[tuple[Any, ...]], concurrency: int = 32
          ) -> list[tuple[int, Any]]:
-    """POST every (path, JSON body, request id) with `concurrency` connections at once.
+    """POST every (path, JSON body, request id[, other headers]) with `concurrency`
+    connections at once.
 
     aiohttp with a fixed set of workers: httpx's async pool slows to tens of requests
     per second when many requests wait for a connection. A request the server never
@@ -37,8 +38,8 @@ def fire(url: str, jobs: list[tuple[str, Any, str]], concurrency: int = 32
 
             async def worker() -> None:
                 while pending:
-                    i, (path, body, request_id) = pending.pop()
-                    headers = {"x-request-id": request_id}
+                    i, (path, body, request_id, *extra) = pending.pop()
+                    headers = {"x-request-id": request_id, **(extra[0] if extra else {})}
                     try:
                         async with session.post(path, json=body, headers=headers) as response:
                             results[i] = (response.status, await response.json())

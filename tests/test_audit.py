@@ -23,6 +23,7 @@ def _write(log: AuditLog, records: list[dict], request_id: str = "r1") -> None:
         decisions=[{"prediction": 0, "probability_of_default": 0.1, "risk_category": "Low"}]
         * len(records),
         latency_ms=1.5,
+        role="champion",
     )
 
 
@@ -45,6 +46,7 @@ def test_one_line_per_record_with_everything_needed(tmp_path):
     assert first["probability"] == 0.1 and first["decision"]["risk_category"] == "Low"
     assert first["latency_ms"] == 1.5 and first["timestamp"].endswith("+00:00")
     assert first["cutoffs"] == CUTOFFS
+    assert first["role"] == "champion" and first["challenger"] is None
 
 
 def test_rotates_by_size_and_keeps_every_line(tmp_path):

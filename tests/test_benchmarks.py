@@ -37,6 +37,7 @@ from riskserve.decisions import Policy
 from riskserve.files import write_atomically
 from riskserve.inference_protocol import OpenInference
 from riskserve.model_entry import read_reference, read_spec
+from riskserve.scores import score_rows
 from riskserve.settings import PROJECT_ROOT
 from tests.conftest import CREDIT, FRAUD
 
@@ -184,9 +185,9 @@ def test_baseline_app_scores_with_the_spec_pipeline_and_policy(entry) -> None:
     spec = read_spec(entry)
     client = TestClient(create_app(entry))
     records = payloads.RecordSource.from_entry(entry).records(40, seed=2)
-    expected = Policy(spec).decide(
-        SklearnBackend(entry).predict_proba(payloads.feature_matrix(spec, records))
-    )[0]
+    expected = score_rows(
+        Policy(spec), SklearnBackend(entry).predict_proba(payloads.feature_matrix(spec, records))
+    ).answers()
     reply = client.post("/predict_batch", json={"records": records})
     assert reply.status_code == 200, reply.text
     assert reply.json()["model_version"] == f"{spec.name}:{entry.name}"
@@ -245,9 +246,11 @@ def test_bench_plan_covers_every_variant_and_the_other_models() -> None:
         "bentoml sklearn/inprocess",
         "bentoml onnx/runner",
         "bentoml sklearn/runner",
+        "bentoml onnx/inprocess + shadow challenger",
         "bentoml onnx/inprocess V2",
     ]
     assert len(served[1].points((1, 16, 64))) == 9
+    assert served[-2].overrides["challenger"] == {"model_tag": credit.tag, "mode": "shadow"}
     assert served[-1].points((1, 16, 64)) == [
         ("v2_infer", 1),
         ("v2_infer", 16),

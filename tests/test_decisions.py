@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from riskserve.decisions import Policy, PolicyError
+from riskserve.scores import score_rows
 from tests.cases import CREDIT, FRAUD, IRIS
 
 
@@ -20,29 +21,35 @@ def _binary(p: list[float]) -> np.ndarray:
     (1.0, "High", 1),
 ])
 def test_credit_bands(p, category, prediction):
-    answers, labels, scored = Policy(CREDIT).decide(_binary([p]))
-    assert answers == [{"prediction": prediction, "probability_of_default": p,
-                        "risk_category": category}]
-    assert labels == [category] and scored.tolist() == [p]
+    scores = score_rows(Policy(CREDIT), _binary([p]))
+    assert scores.answers() == [{"prediction": prediction, "probability_of_default": p,
+                                 "risk_category": category}]
+    assert scores.labels == [category] and scores.scored.tolist() == [p]
+    # The answer's field order is the API's (its JSON bytes) and the scored file's columns.
+    assert list(scores.answers()[0]) == list(scores.columns()) == [
+        "prediction", "probability_of_default", "risk_category"]
 
 
 def test_fraud_cutoffs_in_order_and_overridden_without_retraining():
     probabilities = _binary([0.9, 0.1, 0.45])
-    answers, labels, _ = Policy(FRAUD).decide(probabilities)
-    assert labels == ["decline", "approve", "review"]
-    assert answers[1] == {"fraud_probability": 0.1, "decision": "approve"}
+    scores = score_rows(Policy(FRAUD), probabilities)
+    assert scores.labels == ["decline", "approve", "review"]
+    assert scores.answers()[1] == {"fraud_probability": 0.1, "decision": "approve"}
+    assert list(scores.answers()[1]) == list(scores.columns()) == ["fraud_probability", "decision"]
     stricter = Policy(FRAUD, {"approve": 0.05, "review": 0.4})
-    assert stricter.decide(probabilities)[1] == ["decline", "review", "decline"]
+    assert score_rows(stricter, probabilities).labels == ["decline", "review", "decline"]
     assert stricter.cutoffs == {"approve": 0.05, "review": 0.4}
     assert Policy(FRAUD, {"review": 0.5}).cutoffs == {"approve": 0.2, "review": 0.5}
 
 
 def test_iris_argmax_answers_every_class():
-    answers, labels, scored = Policy(IRIS).decide(np.array([[0.1, 0.7, 0.2], [0.8, 0.1, 0.1]]))
-    assert labels == ["versicolor", "setosa"]
-    assert answers[0] == {"species": "versicolor", "probabilities": {
+    scores = score_rows(Policy(IRIS), np.array([[0.1, 0.7, 0.2], [0.8, 0.1, 0.1]]))
+    assert scores.labels == ["versicolor", "setosa"]
+    assert scores.answers()[0] == {"species": "versicolor", "probabilities": {
         "setosa": 0.1, "versicolor": 0.7, "virginica": 0.2}}
-    assert scored.tolist() == [0.7, 0.8]
+    assert scores.scored.tolist() == [0.7, 0.8]
+    assert list(scores.columns()) == [
+        "species", "probabilities_setosa", "probabilities_versicolor", "probabilities_virginica"]
 
 
 @pytest.mark.parametrize(("spec", "overrides", "error"), [

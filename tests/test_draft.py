@@ -16,7 +16,9 @@ from riskserve.spec import load_spec, parse_spec
 from riskserve.tables import encode_frame
 from tests.german_like import german_credit
 from training.data import prepare
-from training.draft import draft, identifier, main, number, quote, round_outwards
+from training.draft import draft, main
+from training.drafting.columns import identifier, round_outwards
+from training.drafting.yaml_text import number, quote
 
 AWKWARD = [
     "... < 0 DM",

@@ -12,6 +12,7 @@ import pytest
 
 from riskserve.backends import SklearnBackend
 from riskserve.decisions import Policy
+from riskserve.scores import score_rows
 from riskserve.settings import load_settings
 from tests.cases import BAD_RECORDS, CREDIT, EXAMPLE, NON_FINITE_BODIES, record
 from tests.server import Server, fire
@@ -74,7 +75,7 @@ def test_batch_of_one_and_of_a_thousand(server, trained_model):
         assert len(got) == size
         np.testing.assert_allclose(got, expected[:size], atol=1e-4)  # same order
         cats = [r["risk_category"] for r in body["results"]]
-        assert cats == POLICY.decide(np.column_stack([1 - got, got]))[1]
+        assert cats == score_rows(POLICY, np.column_stack([1 - got, got])).labels
 
 
 def test_batch_over_the_limit_is_rejected(server):
@@ -284,10 +285,11 @@ def test_service_metrics(server):
     post(server, "/predict_batch", json={"records": records[500:]})
     text = httpx.get(f"{server.url}/metrics").text
     assert re.search(r'riskserve_model_info\{[^}]*model_version="credit_model:', text)
-    count = re.search(r'riskserve_probability_count\{model="credit_model"\} (\S+)', text)
+    count = re.search(r'riskserve_probability_count\{model="credit_model",role="champion"\} '
+                      r'(\S+)', text)
     assert count and float(count.group(1)) >= 600
     decided = re.findall(r'riskserve_decisions_total\{decision="(?:Low|Medium|High)",'
-                         r'model="credit_model"\} (\S+)', text)
+                         r'model="credit_model",role="champion"\} (\S+)', text)
     assert sum(float(v) for v in decided) >= 600
 
 

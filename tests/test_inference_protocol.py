@@ -24,6 +24,7 @@ from riskserve.inference_protocol import (
     inference_request,
     match,
 )
+from riskserve.scores import score_rows
 from tests.cases import CREDIT, EXAMPLE, FRAUD, IRIS
 
 
@@ -230,7 +231,7 @@ def test_multiclass_probabilities_are_one_row_per_record_in_class_order():
     proto = protocol(IRIS)
     inference = proto.parse(orjson.dumps(inference_request(IRIS, [IRIS.example])))
     probabilities = np.array([[0.1, 0.2, 0.7]])
-    results, _, _ = Policy(IRIS).decide(probabilities)
+    results = score_rows(Policy(IRIS), probabilities).answers()
     answer = proto.respond(inference, {"results": results, "model_version": "iris_model:v"})
     by_name = {o["name"]: o for o in answer["outputs"]}
     assert by_name["probabilities"]["shape"] == [1, 3]

@@ -270,9 +270,8 @@ def test_protocol_routes_keep_the_layer_rules(server, trained_model):
 
 def _counted(server) -> float:
     text = httpx.get(f"{server.url}/metrics").text
-    return float(
-        re.search(r'riskserve_probability_count\{model="credit_model"\} (\S+)', text).group(1)
-    )
+    line = r'riskserve_probability_count\{model="credit_model",role="champion"\} (\S+)'
+    return float(re.search(line, text).group(1))
 
 
 def test_every_row_audited_and_counted(server, trained_model):

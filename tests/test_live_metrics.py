@@ -21,8 +21,16 @@ def _value(name: str, **labels: str) -> float | None:
 def metrics(trained_model) -> LiveMetrics:
     # Prometheus metrics can be registered once per process.
     reference = read_drift_reference(Path(trained_model.path), CREDIT, "servable")
-    return LiveMetrics("credit_model", ("Low", "Medium", "High"), window=1000, min_rows=500, interval_seconds=1e-9,
-                       reference=reference, feature_names=CREDIT.feature_names)
+    return LiveMetrics(
+        "credit_model",
+        ("Low", "Medium", "High"),
+        window=1000,
+        min_rows=500,
+        interval_seconds=1e-9,
+        reference=reference,
+        feature_names=CREDIT.feature_names,
+        roles=("champion", "challenger"),
+    )
 
 
 def _decisions(n: int) -> tuple[np.ndarray, list[str]]:
@@ -54,12 +62,23 @@ def test_window_wraps_around(metrics, trained_model):
     assert _value("riskserve_feature_psi", feature="loan_amount") < 0.1
 
 
-def test_decisions_and_probabilities_counted(metrics):
-    before = _value("riskserve_decisions_total", decision="High") or 0
-    count = _value("riskserve_probability_count") or 0
+def test_decisions_and_probabilities_counted_by_role(metrics):
+    def counts(role: str) -> tuple[float, float]:
+        return (_value("riskserve_decisions_total", decision="High", role=role) or 0,
+                _value("riskserve_probability_count", role=role) or 0)
+
+    before = counts("champion")
+    shadow_before = counts("challenger")
     metrics.observe(np.zeros((3, 7)), *_decisions(3))
-    assert _value("riskserve_decisions_total", decision="High") == before + 3
-    assert _value("riskserve_probability_count") == count + 3
+    assert counts("champion") == (before[0] + 3, before[1] + 3)
+    metrics.count(*_decisions(2), role="challenger")
+    assert counts("challenger") == (shadow_before[0] + 2, shadow_before[1] + 2)
+
+
+def test_challenger_errors_exported_from_zero(metrics):
+    assert _value("riskserve_challenger_errors_total", reason="timeout") == 0
+    metrics.challenger_failed("timeout")
+    assert _value("riskserve_challenger_errors_total", reason="timeout") == 1
 
 
 def test_observe_many_matches_observe_one_by_one():

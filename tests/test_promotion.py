@@ -7,21 +7,16 @@ import subprocess
 import sys
 
 import httpx
+import orjson
 import pytest
 
 from riskserve.settings import parse_settings
-from tests.cases import CREDIT, EXAMPLE
+from tests.cases import EXAMPLE
 from tests.conftest import ROOT
 from tests.server import Server, write_config
-from training.promote import PromotionError, promote, rollback
-from training.train import train
+from training.promote import PromotionError, main, promote, rollback
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def second_version(trained_model):
-    return train(CREDIT, 1e-4, n_samples=3000, seed=7, log=lambda _: None)
 
 
 def _served_version(config) -> str:
@@ -63,3 +58,27 @@ def test_unknown_tag_and_nothing_to_roll_back(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: no earlier champion of credit_model to roll back to"
+
+
+def test_promote_the_challenger_then_roll_back(trained_model, second_version, tmp_path,
+                                              monkeypatch):
+    first, second = str(trained_model.tag), str(second_version.tag)
+    challenger = {"model_tag": second, "mode": "split", "percent": 10,
+                  "key_header": "X-Application-ID"}
+    config = write_config(tmp_path, model_tag=first, challenger=challenger)
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(PromotionError, match="no challenger"):
+        promote(None, write_config(tmp_path / "plain", model_tag=first))
+    comments_before = [line for line in config.read_text().splitlines() if "#" in line]
+
+    monkeypatch.setenv("RISKSERVE_CONFIG", str(config))
+    assert main([]) == 0  # `make promote` with no TAG
+    settings = parse_settings(config)
+    assert settings.model_tag == second and settings.challenger is None
+    assert [line for line in config.read_text().splitlines() if "#" in line] == comments_before
+    history = orjson.loads(config.with_name("configuration.champions.json").read_bytes())
+    assert history["credit_model"][-1]["from_challenger"]["mode"] == "split"
+
+    assert main(["--rollback"]) == 0  # `make rollback`
+    settings = parse_settings(config)
+    assert settings.model_tag == first and settings.challenger is None  # not restored

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from riskserve.settings import PROJECT_ROOT, load_settings
 from riskserve.spec import ModelSpec, SpecError, load_spec
-from training.data import DataError
-from training.train import ParityError, train
+from training.errors import DataError, ParityError
 
 BUILT_IN = PROJECT_ROOT / "specs"
 DEFAULT_SPEC = BUILT_IN / "credit.yaml"
@@ -58,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             except NotFound:
                 pass
         spec = spec or built_in_spec(name)
+        # Training's imports (scikit-learn, skl2onnx, pandas) take seconds: `make serve`
+        # pays for them only when the store lacks the model.
+        from training.train import train
+
         stored = train(spec, load_settings().parity_tolerance, args.data, args.n_samples,
                        args.seed)
     except (SpecError, DataError) as exc:

@@ -17,13 +17,10 @@ from sklearn.model_selection import train_test_split
 
 from riskserve.spec import ModelSpec
 from riskserve.tables import encode_frame
+from training.errors import DataError
 from training.generators import GENERATORS
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
-
-
-class DataError(ValueError):
-    """The data cannot train this spec; the message says why."""
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -6,6 +6,11 @@ repository records are one fact. Promotion rewrites only that line (comments sur
 and appends to a history beside the configuration file (`<name>.champions.json`: one
 history per deployment, even when several share a model store), which is what rollback
 walks back. A running service picks the change up at its next (rolling) restart.
+
+With no tag, the configured challenger is promoted: `model_tag` becomes its version and
+`challenger` becomes null (the history records where the champion came from). Rollback
+restores the previous champion only, never a challenger: a rollback usually means the
+new model was wrong, and putting it back in a split would send it traffic again.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from typing import Any
 from riskserve.files import write_atomically
 from riskserve.settings import config_path, parse_settings
 
-_MODEL_TAG_LINE = re.compile(r"^(?P<indent>\s+model_tag:\s*)(?P<tag>\S+)(?P<rest>.*)$", re.M)
+# The riskserve section's own keys are indented by two spaces (the challenger's by more).
+_MODEL_TAG_LINE = re.compile(r"^(?P<indent>  model_tag:[ \t]*)(?P<tag>\S+)(?P<rest>.*)$", re.M)
+# The `challenger:` key with its value: the rest of the line and any deeper-indented lines.
+_CHALLENGER_BLOCK = re.compile(r"^  challenger:.*\n(?:   +.*\n)*", re.M)
 
 
 class PromotionError(RuntimeError):
@@ -63,18 +71,40 @@ def set_model_tag(config: Path, tag: str) -> None:
     parse_settings(config)  # still a valid configuration
 
 
-def promote(tag: str, config: Path) -> str:
-    """Make `tag` (resolved to its version) the served model; returns the concrete tag."""
-    new = resolve(tag)
-    current = parse_settings(config).model_tag
+def clear_challenger(config: Path) -> None:
+    """Set `challenger: null` in a configuration file, keeping every other line."""
+    text = config.read_text()
+    if len(_CHALLENGER_BLOCK.findall(text)) != 1:
+        raise PromotionError(f"{config}: expected exactly one `challenger:` key")
+    write_atomically(config, _CHALLENGER_BLOCK.sub("  challenger: null\n", text))
+    parse_settings(config)
+
+
+def promote(tag: str | None, config: Path) -> str:
+    """Make `tag` (resolved to its version; None: the configured challenger) the served
+    model; returns the concrete tag. Promoting the challenger's version clears it."""
+    settings = parse_settings(config)
+    challenger = settings.challenger
+    wanted = tag or (challenger.model_tag if challenger else None)
+    if wanted is None:
+        raise PromotionError(f"{config} has no challenger to promote; name a TAG")
+    new = resolve(wanted)
+    current = settings.model_tag
     if _name(new) != _name(current):
-        raise PromotionError(f"{config} serves {current}, not a version of {tag.split(':')[0]}")
+        raise PromotionError(f"{config} serves {current}, not a version of {_name(new)}")
+    if challenger and tag and challenger.model_tag not in (tag, new):
+        challenger = None  # another version is promoted: the challenger stays configured
     history = _history(config)
     entries = history.setdefault(_name(new), [])
     if not entries:  # remember what was served before the first promotion
         entries.append({"tag": resolve(current), "at": None})
-    entries.append({"tag": new, "at": datetime.now(UTC).isoformat(timespec="seconds")})
+    entry: dict[str, Any] = {"tag": new, "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    if challenger:
+        entry["from_challenger"] = challenger.model_dump()
+    entries.append(entry)
     set_model_tag(config, new)
+    if challenger:
+        clear_challenger(config)
     write_atomically(_history_path(config), json.dumps(history, indent=2))
     return new
 
@@ -94,10 +124,12 @@ def rollback(config: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Promote TAG, or --rollback; print the tag now configured."""
+    """Promote TAG (or the challenger), or --rollback; print the tag now configured."""
     parser = argparse.ArgumentParser(prog="python -m training.promote", description=__doc__)
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("tag", nargs="?", help="model store tag to promote (name:version)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "tag", nargs="?", help="model store tag to promote (name:version); none: the challenger"
+    )
     group.add_argument("--rollback", action="store_true", help="back to the previous champion")
     args = parser.parse_args(argv)
     config = config_path()

@@ -23,16 +23,13 @@ from riskserve.model_entry import (
 )
 from riskserve.spec import ModelSpec
 from training.data import data_hash, prepare, source_frame, split
+from training.errors import ParityError
 from training.evaluate import evaluate
 from training.pipeline import build_pipeline, export_onnx
 
 VERSIONED_LIBRARIES = (
     "bentoml", "numpy", "onnx", "onnxruntime", "pandas", "scikit-learn", "skl2onnx"
 )
-
-
-class ParityError(RuntimeError):
-    """The exported ONNX graph does not reproduce the pipeline's probabilities."""
 
 
 def train(

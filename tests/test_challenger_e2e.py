@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from riskserve.backends import ONNX_FILE
-from tests.cases import EXAMPLE
+from riskserve.inference_protocol import inference_request
+from tests.cases import CREDIT, EXAMPLE
 from tests.conftest import ROOT
 from tests.server import Server, fire
 from tests.test_http import valid_records
@@ -117,11 +118,22 @@ def test_split_sends_ten_percent_of_keys_and_each_key_always_to_the_same_model(
             [("/predict", item, f"b{i}", {KEY: f"APP-{i}"}) for i in range(2000)],
             concurrency=16,
         )
+        v2 = [
+            post(
+                srv,
+                "/v2/models/credit_model/infer",
+                json=inference_request(CREDIT, [item]),
+                headers={KEY: f"APP-{i}"},
+            ).json()["model_version"]
+            for i in range(40)
+        ]
         srv.stop()
         audit = srv.audit_records()
 
     assert {status for status, _ in answers + again} == {200}
     versions = [body["model_version"] for _, body in answers]
+    # The Open Inference Protocol's requests are routed by the same key.
+    assert v2 == [v.partition(":")[2] for v in versions[:40]] and len(set(v2)) == 2
     share = Counter(versions)[second] / len(versions)
     assert 0.08 <= share <= 0.12, share
     assert set(versions) == {first, second}

@@ -104,7 +104,15 @@ drift-demo: model  ## SPEC's drift scenario and a no-drift sample, reported unde
 wrk:  # the HTTP load generator, from Debian's packages
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 
-bench: model wrk  ## HTTP benchmark vs a FastAPI baseline, plus fraud_model, into benchmarks/results (BENCH_SECONDS=10)
+# Tuned MLServer, a reference row of `make bench`, in its own environment and lock.
+MLSERVER_VENV := $(CURDIR)/build/mlserver-venv
+
+$(MLSERVER_VENV)/.installed: requirements/mlserver.txt
+	rm -rf $(MLSERVER_VENV) && $(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/mlserver.txt
+	@touch $@
+
+bench: model wrk $(MLSERVER_VENV)/.installed  ## HTTP benchmark vs tutorial FastAPI, tuned MLServer and the ASGI floor, plus fraud_model, into benchmarks/results (BENCH_SECONDS=10)
 	$(BIN)/python -m training --model fraud_model --if-missing
 	$(BIN)/python -m benchmarks.http_bench
 
@@ -136,7 +144,7 @@ define pin
 	rm -rf build/lock-$(1)
 endef
 
-lock: lock-serve lock-dev lock-delivery  ## re-pin requirements/*.txt from requirements/*.in
+lock: lock-serve lock-dev lock-delivery lock-mlserver  ## re-pin requirements/*.txt from requirements/*.in
 
 lock-%:
 	$(call pin,$*)

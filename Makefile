@@ -10,7 +10,7 @@ export BENTOML_DO_NOT_TRACK := true
 .DEFAULT_GOAL := help
 # Security lint: no medium or high finding may stand without an inline justification.
 BANDIT_PATHS := service.py riskserve training monitoring benchmarks deploy
-.PHONY: help venv model train serve test lint bento image sbom lock drift drift-demo bench bench-inference soak wrk promote rollback nginx lb-demo
+.PHONY: help venv model train serve test lint bento image sbom lock drift drift-demo bench bench-inference bench-batch soak wrk promote rollback nginx lb-demo
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -133,6 +133,10 @@ soak: model wrk  ## 10-minute soak at ~80% of capacity (SOAK_SECONDS, SOAK_LOAD)
 
 bench-inference: model wrk  ## ONNX vs scikit-learn in-process, and a /predict profile
 	$(BIN)/python -m benchmarks.inference
+
+bench-batch: model wrk  ## where a 1,000-record batch spends server CPU (credit, fraud_model)
+	$(BIN)/python -m training --model fraud_model --if-missing
+	$(BIN)/python -m benchmarks.batch_profile
 
 # Pin the full closure of a requirements/*.in file into its .txt, in a throwaway venv.
 define pin

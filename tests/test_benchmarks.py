@@ -20,9 +20,10 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from benchmarks import floor_app, http_bench, payloads, references, report
+from benchmarks import batch_profile, floor_app, http_bench, payloads, references, report
 from benchmarks.baseline_app import create_app, tutorial_frame
 from benchmarks.loadgen import LUA_SCRIPT, parse_wrk, wrk_argv
+from benchmarks.profiling import OUTSIDE, stage_breakdown
 from benchmarks.report import (
     MISS,
     PASS,
@@ -645,3 +646,43 @@ def test_headline_gives_riskserve_over_each_reference(tmp_path) -> None:
     assert rows["predict", 1]["floor"] is None
     lines = report.headline_table(results)
     assert "| predict | 16 | 1,000 | 400 | 250 | 20,000 | 2.5 | 4 | 0.05 |" in lines
+
+
+def test_batch_profile_charges_each_sample_to_its_innermost_stage() -> None:
+    http = "(/srv/riskserve/http_layer.py:90)"
+    outer = ["main (/x/uvicorn/server.py:1)", f"ScoringHTTP.__call__ {http}"]
+    stacks = [
+        (
+            [
+                *outer,
+                f"ScoringHTTP._score {http}",
+                "Contract.many (/srv/riskserve/contract.py:2)",
+                "_validate (/srv/riskserve/contract.py:3)",
+            ],
+            6,
+        ),
+        (
+            [
+                *outer,
+                f"ScoringHTTP._score {http}",
+                "Scorer.score (/srv/riskserve/scoring.py:4)",
+                "AuditLog.write (/srv/riskserve/audit.py:5)",
+                "dumps (/x/json/__init__.py:6)",
+            ],
+            3,
+        ),
+        ([*outer, f"ScoringHTTP._score {http}", "Scorer.score (/srv/riskserve/scoring.py:7)"], 2),
+        (outer, 4),  # orjson.dumps(payload) is C: the sample stops in __call__
+        (["main (/x/uvicorn/server.py:1)", "data_received (/x/uvicorn/h.py:8)"], 5),
+    ]
+    stages = {s["name"]: s for s in stage_breakdown(stacks, 2000.0, batch_profile.STAGES)}
+    assert stages["JSON parse + Pydantic validation"] == {
+        "name": "JSON parse + Pydantic validation",
+        "share": 0.3,
+        "us_per_request": 600.0,
+    }
+    assert stages["audit write"]["share"] == 0.15
+    assert stages["scoring glue"]["share"] == 0.1  # Scorer.score, not ScoringHTTP._score's
+    assert stages["answer: orjson serialisation, send"]["share"] == 0.2
+    assert stages[OUTSIDE]["us_per_request"] == 500.0
+    assert sum(s["share"] for s in stages.values()) == pytest.approx(1.0)

@@ -320,6 +320,7 @@ def _point(
     rows: int = 1,
     errors: int = 0,
     rss: float = 100.0,
+    cpu_ms: float = 1.0,
 ) -> dict:
     return {
         "scenario": scenario,
@@ -329,7 +330,7 @@ def _point(
         "rows_per_s": rps * rows,
         "latency_ms": {"p50": p50, "p90": p99, "p99": p99},
         "errors": {"total": errors},
-        "cpu_ms_per_request": 1.0,
+        "cpu_ms_per_request": cpu_ms,
         "resources": {
             "processes": {"RiskAPI": {"cpu_s": 1.0, "rss_peak_mb": rss}},
             "rss_peak_mb": rss,
@@ -577,10 +578,10 @@ def _with_references(results: dict) -> dict:
             "model": "credit_model:a",
             "reference": references.MLSERVER,
             "points": [
-                _point("predict", 16, 250, 50, 90),
+                _point("predict", 16, 250, 50, 90, cpu_ms=0.5),
                 _point("predict", 64, 250, 200, 3000),
                 _point("batch1000", 1, 60, 15, 20, rows=1000),
-                _point("batch1000", 16, 100, 150, 250, rows=1000),
+                _point("batch1000", 16, 100, 150, 250, rows=1000, cpu_ms=2.0),
             ],
         },
         {
@@ -600,10 +601,12 @@ def test_issue13_targets_compare_with_mlserver_and_between_models() -> None:
     batch = targets["1,000-record batch rows/s ÷ tuned MLServer's (best of each)"]
     # Best of each: credit 200,000 rows/s at 1 conn., MLServer 100,000 at 16.
     assert (batch["value"], batch["status"], batch["issue"]) == (2.0, PASS, "13")
-    assert batch["detail"] == "200,000 rows/s (1 conn.) vs 100,000 (16 conn.)"
+    assert batch["detail"] == (
+        "200,000 rows/s (1 conn.) vs 100,000 (16 conn.); by server CPU per request 2.0x"
+    )
     single = targets["/predict req/s at 16 connections ÷ tuned MLServer (default configuration)"]
     assert (single["value"], single["status"]) == (4.0, MISS)
-    assert single["detail"] == "1000 vs 250 req/s"
+    assert single["detail"] == "1000 vs 250 req/s; by server CPU per request 0.5x"
     fraud_batch = targets["fraud_model 1,000-record batch rows/s ÷ credit_model's, 16 conn."]
     assert (fraud_batch["value"], fraud_batch["status"]) == (0.667, MISS)
     fraud_single = targets["fraud_model /predict req/s ÷ credit_model's, 16 conn."]
@@ -645,7 +648,9 @@ def test_headline_gives_riskserve_over_each_reference(tmp_path) -> None:
     assert rows["batch1000", 1]["mlserver"] == 60_000
     assert rows["predict", 1]["floor"] is None
     lines = report.headline_table(results)
-    assert "| predict | 16 | 1,000 | 400 | 250 | 20,000 | 2.5 | 4 | 0.05 |" in lines
+    assert single["cpu_vs_mlserver"] == 0.5  # MLServer took half riskserve's CPU per request
+    assert (single["cpu_vs_tutorial"], single["cpu_vs_floor"]) == (1.0, 1.0)
+    assert "| predict | 16 | 1,000 | 400 | 250 | 20,000 | 2.5 | 4 | 0.05 | 1 | 0.5 | 1 |" in lines
 
 
 def test_batch_profile_charges_each_sample_to_its_innermost_stage() -> None:

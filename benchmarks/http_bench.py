@@ -40,6 +40,7 @@ from benchmarks.servers import (
     pinned,
     role,
     serve_argv,
+    uvicorn_argv,
 )
 from riskserve.files import write_atomically
 from riskserve.model_entry import read_spec
@@ -219,19 +220,7 @@ def server_for(variant: Variant, config_path: Path, model: Model, log: Path) -> 
         )
     port = free_port()
     if variant.baseline:
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "benchmarks.baseline_app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ]
+        argv = uvicorn_argv("benchmarks.baseline_app:create_app", port, "--factory")
         env = {
             **os.environ,
             "RISKSERVE_CONFIG": str(config_path),

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks import payloads
 from benchmarks.floor_app import READY_PATH as FLOOR_READY_PATH
-from benchmarks.servers import SERVER_CPU, Server, free_port, pinned
+from benchmarks.servers import SERVER_CPU, Server, free_port, pinned, uvicorn_argv
 from riskserve.backends import PIPELINE_FILE
 from riskserve.settings import PROJECT_ROOT
 from riskserve.spec import ModelSpec
@@ -101,25 +100,8 @@ def mlserver_bin() -> Path:
 
 def floor_argv(port: int) -> list[str]:
     """The floor app under uvicorn: one worker, httptools, uvloop, no access log."""
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "benchmarks.floor_app:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--http",
-        "httptools",
-        "--loop",
-        "uvloop",
-        "--lifespan",
-        "off",
-        "--no-access-log",
-    ]
+    fast = ("--http", "httptools", "--loop", "uvloop", "--lifespan", "off", "--no-access-log")
+    return uvicorn_argv("benchmarks.floor_app:app", port, *fast)
 
 
 def server(

@@ -132,8 +132,7 @@ def test_fraud_records_carry_categories_and_bools(fraud_model) -> None:
     assert {r["card_present"] for r in records} == {True, False}
     assert all(isinstance(r["merchant_category"], str) for r in records)
     assert len({r["merchant_category"] for r in records}) >= 3
-    body = payloads.RecordSource.from_entry(Path(fraud_model.path)).batch_body(7, seed=1)
-    assert len(body["records"]) == 7
+    assert len(payloads.RecordSource.from_entry(Path(fraud_model.path)).records(7, seed=1)) == 7
 
 
 def test_records_decode_the_reference_rows_exactly(entry) -> None:

@@ -1,4 +1,6 @@
-"""`make bench`: every serving variant under wrk, against a tutorial-style FastAPI baseline.
+"""`make bench`: every serving variant under wrk, against three references in the same run:
+a tutorial-style FastAPI baseline, tuned MLServer and the bare ASGI floor
+(`benchmarks.references`).
 
 Each variant is the unchanged `service.py` started with a temporary copy of
 `configuration.yaml` whose keys differ (backend, and layout when the file has that key),
@@ -24,11 +26,11 @@ from typing import Any
 import psutil
 import yaml
 
-from benchmarks import payloads
+from benchmarks import payloads, references
 from benchmarks.baseline_app import MODEL_ENV as BASELINE_MODEL_ENV
 from benchmarks.loadgen import run_wrk
 from benchmarks.meta import describe_run
-from benchmarks.report import compare_models, evaluate_targets, write_report
+from benchmarks.report import compare_models, evaluate_targets, headline, write_report
 from benchmarks.servers import (
     MB,
     SERVER_CPU,
@@ -38,6 +40,7 @@ from benchmarks.servers import (
     pinned,
     role,
     serve_argv,
+    uvicorn_argv,
 )
 from riskserve.files import write_atomically
 from riskserve.model_entry import read_spec
@@ -50,6 +53,9 @@ WORK = ROOT / "build" / "bench"
 # Models measured beside the served one (a few points each; `make bench` trains them).
 OTHER_MODELS = ("fraud_model",)
 OTHER_MODEL_POINTS = (("predict", 16), ("batch1000", 16))
+# The reference rows beside the tutorial baseline (`benchmarks.references`).
+MLSERVER_NAME = "mlserver 1.7.1 sklearn (tuned)"
+FLOOR_NAME = "asgi floor"
 NOTES = (
     "Since issue 9 the lean HTTP layer answers every scoring route (configuration's "
     "`lean_http` switch is gone), so the former `lean_http=false` variant (BentoML's own "
@@ -107,6 +113,7 @@ class Variant:
     overrides: dict[str, Any]
     baseline: bool = False
     default: bool = False
+    reference: str = ""  # references.MLSERVER or references.FLOOR
     model: str = ""  # tag of the model served; "" until assigned in `plan`
     # The points to measure when not every scenario at every concurrency.
     only: tuple[tuple[str, int], ...] = ()
@@ -115,7 +122,7 @@ class Variant:
         """(scenario, connections) pairs to measure."""
         if self.only:
             return list(self.only)
-        if self.baseline or self.default:
+        if self.baseline or self.default or self.reference:
             return [(s, c) for s in SCENARIOS for c in connections]
         return [("predict", c) for c in connections] + [("batch1000", BATCH_COMPARISON_CONNECTIONS)]
 
@@ -172,6 +179,10 @@ def plan(config: dict[str, Any], served: Model, others: list[Model]) -> list[Var
     # (another version of a family has a graph of the same size).
     shadow = {"challenger": {"model_tag": served.tag, "mode": "shadow"}}
     out.append(Variant(f"{out[1].name} + shadow challenger", shadow, model=served.tag))
+    out[1:1] = [
+        Variant(name, {}, reference=kind, model=served.tag)
+        for kind, name in ((references.MLSERVER, MLSERVER_NAME), (references.FLOOR, FLOOR_NAME))
+    ]
     for model in others:
         for variant in variants(config)[:2]:  # the baseline, the configuration as it is
             out.append(
@@ -207,21 +218,13 @@ def slug(name: str) -> str:
 
 def server_for(variant: Variant, config_path: Path, model: Model, log: Path) -> Server:
     """The variant's server of `model`, pinned to the server core on a free port."""
+    if variant.reference:
+        return references.server(
+            variant.reference, model.name, model.folder, dict(os.environ), WORK, log
+        )
     port = free_port()
     if variant.baseline:
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "benchmarks.baseline_app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ]
+        argv = uvicorn_argv("benchmarks.baseline_app:create_app", port, "--factory")
         env = {
             **os.environ,
             "RISKSERVE_CONFIG": str(config_path),
@@ -247,10 +250,11 @@ def idle_rss(server: Server) -> dict[str, float]:
 
 
 def measure_point(
-    server: Server, scenario: Scenario, body: Path, connections: int, knobs: Knobs
+    server: Server, scenario: Scenario, body: Path, connections: int, knobs: Knobs, path: str
 ) -> dict[str, Any]:
-    """Warm up, then load one endpoint at one concurrency while watching the server."""
-    url = server.url + scenario.path
+    """Warm up, then load `path` with one scenario at one concurrency while watching the
+    server."""
+    url = server.url + path
     if knobs.warmup > 0:
         run_wrk(url, body, connections, knobs.warmup)
     with TreeMonitor(server.processes()) as monitor:
@@ -269,16 +273,37 @@ def measure_point(
     }
 
 
-def write_bodies(model: Model, folder: Path) -> dict[str, Path]:
-    """Each scenario's request body for `model`: /predict sends the spec's example,
+def scenario_records(model: Model) -> dict[str, list[dict[str, Any]]]:
+    """Each scenario's records for `model`: /predict sends the spec's example,
     /predict_batch seeded random valid records (`benchmarks.payloads`)."""
-    folder.mkdir(parents=True, exist_ok=True)
     source = payloads.RecordSource.from_entry(model.folder, model.spec)
-    bodies = {"predict": payloads.write_body(folder, "predict", payloads.example(model.spec))}
-    for name, scenario in SCENARIOS.items():
-        if scenario.path == "/predict_batch":
-            bodies[name] = payloads.write_body(folder, name, source.batch_body(scenario.rows))
+    return {
+        name: source.records(s.rows)
+        if s.path == "/predict_batch"
+        else [payloads.example(model.spec)]
+        for name, s in SCENARIOS.items()
+    }
+
+
+def write_bodies(model: Model, folder: Path, reference: str = "") -> dict[str, Path]:
+    """Each scenario's request body for `model`, in riskserve's form (the floor's too) or
+    as MLServer's clients send the same records."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bodies = {}
+    for name, records in scenario_records(model).items():
+        if reference == references.MLSERVER:
+            body: Any = references.infer_body(model.spec, records)
+        else:
+            body = records[0] if SCENARIOS[name].path == "/predict" else {"records": records}
+        bodies[name] = payloads.write_body(folder, name, body)
     return bodies
+
+
+def request_path(variant: Variant, model: Model, scenario: Scenario) -> str:
+    """Where the variant's server takes the scenario's requests."""
+    if variant.reference == references.MLSERVER:
+        return references.infer_path(model.name)
+    return scenario.path
 
 
 def run_variant(
@@ -292,6 +317,7 @@ def run_variant(
         "model": model.tag,
         "baseline": variant.baseline,
         "default": variant.default,
+        "reference": variant.reference,
         "overrides": variant.overrides,
         "points": [],
     }
@@ -301,7 +327,9 @@ def run_variant(
             result["startup_s"] = round(server.startup_seconds, 2)
             result["idle_rss_mb"] = idle_rss(server)
             for name, connections in variant.points(knobs.connections):
-                point = measure_point(server, SCENARIOS[name], bodies[name], connections, knobs)
+                scenario = SCENARIOS[name]
+                path = request_path(variant, model, scenario)
+                point = measure_point(server, scenario, bodies[name], connections, knobs, path)
                 print(
                     f"   {name:9} c={connections:<3} {point['rps']:9.1f} req/s  "
                     f"p50 {point['latency_ms']['p50']:8.2f} ms  "
@@ -355,17 +383,21 @@ def main() -> None:
                 f"`make bench` trains it (python -m training --model {name})"
             )
     models = {m.tag: m for m in (served, *others)}
-    bodies = {tag: write_bodies(m, WORK / m.name) for tag, m in models.items()}
+    bodies = {(tag, ""): write_bodies(m, WORK / m.name) for tag, m in models.items()}
+    mlserver = references.MLSERVER
+    bodies[served.tag, mlserver] = write_bodies(served, WORK / served.name / mlserver, mlserver)
     started = time.time()
-    runs = [
-        run_variant(v, models[v.model], bodies[v.model], knobs)
-        for v in plan(config, served, others)
-    ]
+    runs = []
+    for v in plan(config, served, others):
+        body_form = mlserver if v.reference == mlserver else ""
+        runs.append(run_variant(v, models[v.model], bodies[v.model, body_form], knobs))
     print("== make serve start-up", flush=True)
     startup = make_serve_ready_times(knobs.ready_runs)
     inference_file = RESULTS / "inference.json"
+    meta = describe_run(ROOT, "make bench", dataclasses.asdict(knobs))
+    meta["versions"].update(references.mlserver_versions())
     results = {
-        "meta": describe_run(ROOT, "make bench", dataclasses.asdict(knobs)),
+        "meta": meta,
         "model": served.tag,
         "other_models": [m.tag for m in others],
         "notes": list(NOTES),
@@ -377,6 +409,7 @@ def main() -> None:
     }
     results["targets"] = evaluate_targets(results)
     results["models_compared"] = compare_models(results)
+    results["headline"] = headline(results)
     write_atomically(RESULTS / "http.json", json.dumps(results, indent=2) + "\n")
     write_report(results, RESULTS)
     print(f"wrote {RESULTS / 'http.md'} in {results['wall_seconds']:.0f} s")

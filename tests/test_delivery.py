@@ -352,6 +352,7 @@ def test_dependabot_covers_pip_actions_and_the_docker_base():
         "dev.in",
         "mlserver.in",
         "serve.in",
+        "spark.in",
     ]
     actions = by_ecosystem["github-actions"]["directories"]
     assert "/" in actions

@@ -10,7 +10,7 @@ export BENTOML_DO_NOT_TRACK := true
 .DEFAULT_GOAL := help
 # Security lint: no medium or high finding may stand without an inline justification.
 BANDIT_PATHS := service.py riskserve training monitoring benchmarks deploy
-.PHONY: help venv model train serve test lint score spark score-spark bento image sbom lock drift drift-demo compare bench bench-inference soak wrk promote rollback nginx lb-demo
+.PHONY: help venv model train serve test lint score spark score-spark bento image sbom lock drift drift-demo compare bench bench-inference bench-batch soak wrk promote rollback nginx lb-demo
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -137,7 +137,15 @@ drift-demo: model  ## SPEC's drift scenario and a no-drift sample, reported unde
 wrk:  # the HTTP load generator, from Debian's packages
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 
-bench: model wrk  ## HTTP benchmark vs a FastAPI baseline, plus fraud_model, into benchmarks/results (BENCH_SECONDS=10)
+# Tuned MLServer, a reference row of `make bench`, in its own environment and lock.
+MLSERVER_VENV := $(CURDIR)/build/mlserver-venv
+
+$(MLSERVER_VENV)/.installed: requirements/mlserver.txt
+	rm -rf $(MLSERVER_VENV) && $(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/mlserver.txt
+	@touch $@
+
+bench: model wrk $(MLSERVER_VENV)/.installed  ## HTTP benchmark vs tutorial FastAPI, tuned MLServer and the ASGI floor, plus fraud_model, into benchmarks/results (BENCH_SECONDS=10)
 	$(BIN)/python -m training --model fraud_model --if-missing
 	$(BIN)/python -m benchmarks.http_bench
 
@@ -159,6 +167,10 @@ soak: model wrk  ## 10-minute soak at ~80% of capacity (SOAK_SECONDS, SOAK_LOAD)
 bench-inference: model wrk  ## ONNX vs scikit-learn in-process, and a /predict profile
 	$(BIN)/python -m benchmarks.inference
 
+bench-batch: model wrk  ## where a 1,000-record batch spends server CPU (credit, fraud_model)
+	$(BIN)/python -m training --model fraud_model --if-missing
+	$(BIN)/python -m benchmarks.batch_profile
+
 # Pin the full closure of a requirements/*.in file into its .txt, in a throwaway venv.
 define pin
 	rm -rf build/lock-$(1) && $(PYTHON) -m venv build/lock-$(1)
@@ -169,7 +181,7 @@ define pin
 	rm -rf build/lock-$(1)
 endef
 
-lock: lock-serve lock-dev lock-delivery lock-spark  ## re-pin requirements/*.txt from requirements/*.in
+lock: lock-serve lock-dev lock-delivery lock-spark lock-mlserver  ## re-pin requirements/*.txt from requirements/*.in
 
 lock-%:
 	$(call pin,$*)

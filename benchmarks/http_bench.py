@@ -1,4 +1,6 @@
-"""`make bench`: every serving variant under wrk, against a tutorial-style FastAPI baseline.
+"""`make bench`: every serving variant under wrk, against three references in the same run:
+a tutorial-style FastAPI baseline, tuned MLServer and the bare ASGI floor
+(`benchmarks.references`).
 
 Each variant is the unchanged `service.py` started with a temporary copy of
 `configuration.yaml` whose keys differ (backend, and layout when the file has that key),
@@ -24,11 +26,11 @@ from typing import Any
 import psutil
 import yaml
 
-from benchmarks import payloads
+from benchmarks import payloads, references
 from benchmarks.baseline_app import MODEL_ENV as BASELINE_MODEL_ENV
 from benchmarks.loadgen import run_wrk
 from benchmarks.meta import describe_run
-from benchmarks.report import compare_models, evaluate_targets, write_report
+from benchmarks.report import compare_models, evaluate_targets, headline, write_report
 from benchmarks.servers import (
     MB,
     SERVER_CPU,
@@ -38,6 +40,7 @@ from benchmarks.servers import (
     pinned,
     role,
     serve_argv,
+    uvicorn_argv,
 )
 from riskserve.files import write_atomically
 from riskserve.inference_protocol import inference_request
@@ -51,6 +54,9 @@ WORK = ROOT / "build" / "bench"
 # Models measured beside the served one (a few points each; `make bench` trains them).
 OTHER_MODELS = ("fraud_model",)
 OTHER_MODEL_POINTS = (("predict", 16), ("batch1000", 16))
+# The reference rows beside the tutorial baseline (`benchmarks.references`).
+MLSERVER_NAME = "mlserver 1.7.1 sklearn (tuned)"
+FLOOR_NAME = "asgi floor"
 NOTES = (
     "Since issue 9 the lean HTTP layer answers every scoring route (configuration's "
     "`lean_http` switch is gone), so the former `lean_http=false` variant (BentoML's own "
@@ -75,16 +81,10 @@ SCENARIOS = {
         Scenario("batch1000", "/predict_batch", 1000),
     )
 }
-# The Open Inference Protocol's infer route, one row and 1,000 (columnar), measured on the
-# served model as configured, beside /predict and /predict_batch.
-PROTOCOL_SCENARIOS = {
-    s.name: s
-    for s in (
-        Scenario("v2_infer", "/v2/models/{model}/infer", 1),
-        Scenario("v2_infer1000", "/v2/models/{model}/infer", 1000),
-    )
-}
-PROTOCOL_POINTS = (("v2_infer", 1), ("v2_infer", 16), ("v2_infer1000", 16))
+# riskserve's own Open Inference Protocol route, fed the same records as /predict and a
+# 1,000-record batch (as columns), on the served model as configured.
+PROTOCOL = "v2"
+PROTOCOL_POINTS = (("predict", 1), ("predict", 16), ("batch1000", 16))
 # Variants other than the default configuration run the points that compare them:
 # /predict at every concurrency, and the largest batch at this one.
 BATCH_COMPARISON_CONNECTIONS = 16
@@ -118,6 +118,8 @@ class Variant:
     overrides: dict[str, Any]
     baseline: bool = False
     default: bool = False
+    reference: str = ""  # references.MLSERVER or references.FLOOR
+    protocol: bool = False  # riskserve answering the Open Inference Protocol route
     model: str = ""  # tag of the model served; "" until assigned in `plan`
     # The points to measure when not every scenario at every concurrency.
     only: tuple[tuple[str, int], ...] = ()
@@ -126,7 +128,7 @@ class Variant:
         """(scenario, connections) pairs to measure."""
         if self.only:
             return list(self.only)
-        if self.baseline or self.default:
+        if self.baseline or self.default or self.reference:
             return [(s, c) for s in SCENARIOS for c in connections]
         return [("predict", c) for c in connections] + [("batch1000", BATCH_COMPARISON_CONNECTIONS)]
 
@@ -185,8 +187,14 @@ def plan(config: dict[str, Any], served: Model, others: list[Model]) -> list[Var
     out.append(Variant(f"{out[1].name} + shadow challenger", shadow, model=served.tag))
     default = out[1]
     out.append(
-        dataclasses.replace(default, name=f"{default.name} V2", default=False, only=PROTOCOL_POINTS)
+        dataclasses.replace(
+            default, name=f"{default.name} V2", default=False, protocol=True, only=PROTOCOL_POINTS
+        )
     )
+    out[1:1] = [
+        Variant(name, {}, reference=kind, model=served.tag)
+        for kind, name in ((references.MLSERVER, MLSERVER_NAME), (references.FLOOR, FLOOR_NAME))
+    ]
     for model in others:
         for variant in variants(config)[:2]:  # the baseline, the configuration as it is
             out.append(
@@ -222,21 +230,13 @@ def slug(name: str) -> str:
 
 def server_for(variant: Variant, config_path: Path, model: Model, log: Path) -> Server:
     """The variant's server of `model`, pinned to the server core on a free port."""
+    if variant.reference:
+        return references.server(
+            variant.reference, model.name, model.folder, dict(os.environ), WORK, log
+        )
     port = free_port()
     if variant.baseline:
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "benchmarks.baseline_app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ]
+        argv = uvicorn_argv("benchmarks.baseline_app:create_app", port, "--factory")
         env = {
             **os.environ,
             "RISKSERVE_CONFIG": str(config_path),
@@ -262,10 +262,11 @@ def idle_rss(server: Server) -> dict[str, float]:
 
 
 def measure_point(
-    server: Server, scenario: Scenario, body: Path, connections: int, knobs: Knobs
+    server: Server, scenario: Scenario, body: Path, connections: int, knobs: Knobs, path: str
 ) -> dict[str, Any]:
-    """Warm up, then load one endpoint at one concurrency while watching the server."""
-    url = server.url + scenario.path
+    """Warm up, then load `path` with one scenario at one concurrency while watching the
+    server."""
+    url = server.url + path
     if knobs.warmup > 0:
         run_wrk(url, body, connections, knobs.warmup)
     with TreeMonitor(server.processes()) as monitor:
@@ -284,22 +285,40 @@ def measure_point(
     }
 
 
-def write_bodies(model: Model, folder: Path) -> dict[str, Path]:
-    """Each scenario's request body for `model`: /predict sends the spec's example,
-    /predict_batch seeded random valid records (`benchmarks.payloads`), the protocol's
-    infer route the same ones as columns."""
-    folder.mkdir(parents=True, exist_ok=True)
+def scenario_records(model: Model) -> dict[str, list[dict[str, Any]]]:
+    """Each scenario's records for `model`: /predict sends the spec's example,
+    /predict_batch seeded random valid records (`benchmarks.payloads`)."""
     source = payloads.RecordSource.from_entry(model.folder, model.spec)
-    bodies = {"predict": payloads.write_body(folder, "predict", payloads.example(model.spec))}
-    for name, scenario in SCENARIOS.items():
-        if scenario.path == "/predict_batch":
-            bodies[name] = payloads.write_body(folder, name, source.batch_body(scenario.rows))
-    for name, scenario in PROTOCOL_SCENARIOS.items():
-        records = (
-            [payloads.example(model.spec)] if scenario.rows == 1 else source.records(scenario.rows)
-        )
-        bodies[name] = payloads.write_body(folder, name, inference_request(model.spec, records))
+    return {
+        name: source.records(s.rows)
+        if s.path == "/predict_batch"
+        else [payloads.example(model.spec)]
+        for name, s in SCENARIOS.items()
+    }
+
+
+def write_bodies(model: Model, folder: Path, reference: str = "") -> dict[str, Path]:
+    """Each scenario's request body for `model`, in riskserve's form (the floor's too), as
+    MLServer's clients send the same records, or as riskserve's own Open Inference
+    Protocol inputs (`reference` PROTOCOL: one input per feature)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bodies = {}
+    for name, records in scenario_records(model).items():
+        if reference == references.MLSERVER:
+            body: Any = references.infer_body(model.spec, records)
+        elif reference == PROTOCOL:
+            body = inference_request(model.spec, records)
+        else:
+            body = records[0] if SCENARIOS[name].path == "/predict" else {"records": records}
+        bodies[name] = payloads.write_body(folder, name, body)
     return bodies
+
+
+def request_path(variant: Variant, model: Model, scenario: Scenario) -> str:
+    """Where the variant's server takes the scenario's requests."""
+    if variant.reference == references.MLSERVER or variant.protocol:
+        return references.infer_path(model.name)
+    return scenario.path
 
 
 def run_variant(
@@ -313,6 +332,7 @@ def run_variant(
         "model": model.tag,
         "baseline": variant.baseline,
         "default": variant.default,
+        "reference": variant.reference,
         "overrides": variant.overrides,
         "points": [],
     }
@@ -322,11 +342,9 @@ def run_variant(
             result["startup_s"] = round(server.startup_seconds, 2)
             result["idle_rss_mb"] = idle_rss(server)
             for name, connections in variant.points(knobs.connections):
-                scenario = {**SCENARIOS, **PROTOCOL_SCENARIOS}[name]
-                scenario = dataclasses.replace(
-                    scenario, path=scenario.path.format(model=model.name)
-                )
-                point = measure_point(server, scenario, bodies[name], connections, knobs)
+                scenario = SCENARIOS[name]
+                path = request_path(variant, model, scenario)
+                point = measure_point(server, scenario, bodies[name], connections, knobs, path)
                 print(
                     f"   {name:9} c={connections:<3} {point['rps']:9.1f} req/s  "
                     f"p50 {point['latency_ms']['p50']:8.2f} ms  "
@@ -380,17 +398,22 @@ def main() -> None:
                 f"`make bench` trains it (python -m training --model {name})"
             )
     models = {m.tag: m for m in (served, *others)}
-    bodies = {tag: write_bodies(m, WORK / m.name) for tag, m in models.items()}
+    bodies = {(tag, ""): write_bodies(m, WORK / m.name) for tag, m in models.items()}
+    mlserver = references.MLSERVER
+    bodies[served.tag, mlserver] = write_bodies(served, WORK / served.name / mlserver, mlserver)
+    bodies[served.tag, PROTOCOL] = write_bodies(served, WORK / served.name / PROTOCOL, PROTOCOL)
     started = time.time()
-    runs = [
-        run_variant(v, models[v.model], bodies[v.model], knobs)
-        for v in plan(config, served, others)
-    ]
+    runs = []
+    for v in plan(config, served, others):
+        body_form = mlserver if v.reference == mlserver else PROTOCOL if v.protocol else ""
+        runs.append(run_variant(v, models[v.model], bodies[v.model, body_form], knobs))
     print("== make serve start-up", flush=True)
     startup = make_serve_ready_times(knobs.ready_runs)
     inference_file = RESULTS / "inference.json"
+    meta = describe_run(ROOT, "make bench", dataclasses.asdict(knobs))
+    meta["versions"].update(references.mlserver_versions())
     results = {
-        "meta": describe_run(ROOT, "make bench", dataclasses.asdict(knobs)),
+        "meta": meta,
         "model": served.tag,
         "other_models": [m.tag for m in others],
         "notes": list(NOTES),
@@ -402,6 +425,7 @@ def main() -> None:
     }
     results["targets"] = evaluate_targets(results)
     results["models_compared"] = compare_models(results)
+    results["headline"] = headline(results)
     write_atomically(RESULTS / "http.json", json.dumps(results, indent=2) + "\n")
     write_report(results, RESULTS)
     print(f"wrote {RESULTS / 'http.md'} in {results['wall_seconds']:.0f} s")

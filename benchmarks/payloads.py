@@ -73,10 +73,6 @@ class RecordSource:
         rng = random.Random(seed)
         return [self.record(rng) for _ in range(n)]
 
-    def batch_body(self, n: int, seed: int = 0) -> dict[str, Any]:
-        """A `/predict_batch` body of `n` records."""
-        return {"records": self.records(n, seed)}
-
 
 def feature_matrix(spec: ModelSpec, records: Sequence[dict[str, Any]]) -> np.ndarray:
     """Records as the float64 matrix the backends score, exactly as the service builds it:

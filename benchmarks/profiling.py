@@ -52,6 +52,10 @@ SCAFFOLDING = (
     "asyncio/",
 )
 TOP = 15
+# Named stages of a request: (stage, ((function, path fragment), ...)); a stack belongs to
+# the stage of its innermost frame that names one, else to OUTSIDE.
+Stages = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+OUTSIDE = "outside riskserve (HTTP server, event loop)"
 
 
 def component(frame: str) -> str | None:
@@ -117,10 +121,47 @@ def summarize(stacks: list[tuple[list[str], int]], us_per_request: float) -> dic
     }
 
 
+def stage_of(frames: list[str], stages: Stages) -> str:
+    """The stage of a stack: the first stage named by a frame, innermost frame first
+    (a function matches by name or qualified name: `write` or `AuditLog.write`)."""
+    for frame in reversed(frames):
+        qualname = frame.split(" (", 1)[0]
+        for name, functions in stages:
+            for func, path in functions:
+                if path in frame and (qualname == func or qualname.endswith(f".{func}")):
+                    return name
+    return OUTSIDE
+
+
+def stage_breakdown(
+    stacks: list[tuple[list[str], int]], us_per_request: float, stages: Stages
+) -> list[dict[str, Any]]:
+    """Share and µs per request of each stage, largest first."""
+    total = sum(count for _, count in stacks) or 1
+    counts: collections.Counter[str] = collections.Counter()
+    for frames, count in stacks:
+        counts[stage_of(frames, stages)] += count
+    return [
+        {
+            "name": name,
+            "share": round(count / total, 4),
+            "us_per_request": round(us_per_request * count / total, 1),
+        }
+        for name, count in counts.most_common()
+    ]
+
+
 def profile_predict(
-    server: Server, body: Path, connections: int, seconds: int, folder: Path
+    server: Server,
+    body: Path,
+    connections: int,
+    seconds: int,
+    folder: Path,
+    path: str = "/predict",
+    stages: Stages = (),
 ) -> dict[str, Any]:
-    """Sample every worker of a ready server while wrk loads /predict."""
+    """Sample every worker of a ready server while wrk loads `path`; with `stages`, also
+    each stage's share (`stage_breakdown`)."""
     workers = [p for p in server.processes()[1:] if role(p) != "arbiter"] or server.processes()
     spies = {}
     for proc in workers:
@@ -149,7 +190,7 @@ def profile_predict(
             out,
         )
     with TreeMonitor(server.processes()) as monitor:
-        load = run_wrk(server.url + "/predict", body, connections, seconds)
+        load = run_wrk(server.url + path, body, connections, seconds)
     per_process = {}
     resources = monitor.result()["processes"]
     for name, (spy, out) in spies.items():
@@ -159,13 +200,13 @@ def profile_predict(
             continue
         cpu_s = resources.get(name, {}).get("cpu_s", 0.0)
         us = 1e6 * cpu_s / max(load["requests"], 1)
-        per_process[name] = {
-            "cpu_us_per_request": round(us, 1),
-            **summarize(parse_collapsed(out.read_text()), us),
-        }
+        stacks = parse_collapsed(out.read_text())
+        per_process[name] = {"cpu_us_per_request": round(us, 1), **summarize(stacks, us)}
+        if stages:
+            per_process[name]["stages"] = stage_breakdown(stacks, us, stages)
     return {
         "method": f"py-spy record --nonblocking at {SAMPLE_RATE} Hz on each worker of "
-        f"`bentoml serve` (CPU 0) while wrk (CPU 1) loads /predict with "
+        f"`bentoml serve` (CPU 0) while wrk (CPU 1) loads {path} with "
         f"{connections} connections for {seconds} s",
         "load": load,
         "processes": per_process,

@@ -1,8 +1,10 @@
-"""Issue 6's targets checked against measured figures, and the HTTP benchmark's report.
+"""The performance targets (issues 6 and 13) checked against measured figures, and the
+HTTP benchmark's report.
 
-Every comparison is a ratio to the FastAPI baseline of the same model measured in the
-same run; a target that was missed says by how much. Other models than the served one
-(fraud_model) are compared with it point by point, also within the run.
+Every comparison is a ratio within one run: to the FastAPI baseline of the same model, to
+tuned MLServer and to the bare ASGI floor (`benchmarks.references`); a target that was
+missed says by how much. Other models than the served one (fraud_model) are compared with
+it point by point, also within the run.
 """
 
 from __future__ import annotations
@@ -12,9 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.plots import plot_http
+from benchmarks.references import FLOOR, MLSERVER
 from riskserve.files import write_atomically
 
 PASS, MISS, UNMEASURED = "PASS", "MISS", "NOT MEASURED"
+# /predict ÷ tuned MLServer at 16 connections is a target of the default service and of
+# each variant of it named here (run name: label), e.g. reasons on, a shadow challenger.
+SINGLE_VS_MLSERVER_VARIANTS: dict[str, str] = {
+    "bentoml onnx/inprocess + shadow challenger": "with a shadow challenger",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +33,7 @@ class Target:
     limit: float
     at_least: bool
     unit: str = ""
+    issue: str = "6"
 
     def _shortfall(self, value: float) -> str:
         if self.at_least:
@@ -37,6 +46,7 @@ class Target:
         """PASS or MISS (saying by how much), or NOT MEASURED without a value."""
         row = {
             "target": self.name,
+            "issue": self.issue,
             "limit": self.limit,
             "at_least": self.at_least,
             "unit": self.unit,
@@ -58,9 +68,17 @@ def model_of(results: dict[str, Any], run: dict[str, Any]) -> str | None:
 
 
 def find_run(results: dict[str, Any], flag: str, model: str | None = None) -> dict[str, Any] | None:
-    """The run marked `baseline` or `default` of `model` (default: the served model)."""
+    """The run marked `baseline` or `default`, or the reference run of that kind (MLSERVER,
+    FLOOR), of `model` (default: the served model)."""
     model = model or results.get("model")
-    return next((r for r in results["runs"] if r.get(flag) and model_of(results, r) == model), None)
+    return next(
+        (
+            r
+            for r in results["runs"]
+            if (r.get(flag) is True or r.get("reference") == flag) and model_of(results, r) == model
+        ),
+        None,
+    )
 
 
 def find_point(run: dict[str, Any] | None, scenario: str, connections: int) -> dict | None:
@@ -85,10 +103,16 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def add_ratios(results: dict[str, Any]) -> None:
-    """Each point's req/s and latencies as ratios to its model's baseline's same point."""
+    """Each point's req/s and latencies as ratios to its model's baseline's same point, and
+    its req/s as ratios to MLServer's and the floor's."""
     for run in results["runs"]:
-        baseline = find_run(results, "baseline", model_of(results, run))
+        model = model_of(results, run)
+        baseline = find_run(results, "baseline", model)
+        mlserver, floor = find_run(results, MLSERVER, model), find_run(results, FLOOR, model)
         for point in run["points"]:
+            for key, reference in (("vs_mlserver", mlserver), ("vs_floor", floor)):
+                same = find_point(reference, point["scenario"], point["connections"])
+                point[key] = ratio(point["rps"], same and same["rps"])
             base = find_point(baseline, point["scenario"], point["connections"])
             single = find_point(baseline, "predict", point["connections"])
             point["vs_baseline"] = {
@@ -113,8 +137,80 @@ def _startup_detail(startup: dict[str, Any], default: dict[str, Any] | None) -> 
     return f"runs: {runs}; `bentoml serve` alone: {alone} s" if alone else f"runs: {runs}"
 
 
+def cpu_ratio(point: dict | None, reference: dict | None) -> float | None:
+    """The reference's server CPU per request ÷ the point's: the req/s ratio each would
+    reach on a core of its own, whatever else ran on the machine."""
+    return ratio(_get(reference, "cpu_ms_per_request"), _get(point, "cpu_ms_per_request"))
+
+
+def _vs_mlserver_single(results: dict[str, Any], run: dict[str, Any] | None, label: str) -> dict:
+    point = find_point(run, "predict", 16)
+    mlserver = find_point(find_run(results, MLSERVER), "predict", 16)
+    detail = (
+        f"{point['rps']} vs {mlserver['rps']} req/s; by server CPU per request "
+        f"{cpu_ratio(point, mlserver)}x"
+        if point and mlserver
+        else ""
+    )
+    name = f"/predict req/s at 16 connections ÷ tuned MLServer ({label})"
+    return Target(name, 5, True, "x", "13").check(_get(point, "vs_mlserver"), detail)
+
+
+def _other_model_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each other model's single and 1,000-record paths within 25% of the served model's."""
+    served = find_run(results, "default")
+    name = str(results.get("model")).split(":")[0]
+    out = []
+    for tag in results.get("other_models", []):
+        other = find_run(results, "default", tag)
+        for scenario, what in (
+            ("batch1000", "1,000-record batch rows/s"),
+            ("predict", "/predict req/s"),
+        ):
+            mine, theirs = find_point(other, scenario, 16), find_point(served, scenario, 16)
+            mine_rows, theirs_rows = _get(mine, "rows_per_s"), _get(theirs, "rows_per_s")
+            detail = f"{mine_rows:,.0f} vs {theirs_rows:,.0f}" if mine and theirs else ""
+            target = Target(
+                f"{tag.split(':')[0]} {what} ÷ {name}'s, 16 conn.", 0.75, True, "x", "13"
+            )
+            out.append(target.check(ratio(mine_rows, theirs_rows), detail))
+    return out
+
+
+def issue13_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 13's targets against tuned MLServer and between models (ratios already added)."""
+    default = find_run(results, "default")
+    batch = peak_point(default, "batch1000")
+    ml_batch = peak_point(find_run(results, MLSERVER), "batch1000")
+    batch_detail = (
+        f"{batch['rows_per_s']:,.0f} rows/s ({batch['connections']} conn.) vs "
+        f"{ml_batch['rows_per_s']:,.0f} ({ml_batch['connections']} conn.); by server CPU "
+        f"per request {cpu_ratio(batch, ml_batch)}x"
+        if batch and ml_batch
+        else ""
+    )
+    variants = [
+        _vs_mlserver_single(
+            results, next((r for r in results["runs"] if r["name"] == run), None), label
+        )
+        for run, label in SINGLE_VS_MLSERVER_VARIANTS.items()
+    ]
+    return [
+        Target(
+            "1,000-record batch rows/s ÷ tuned MLServer's (best of each)", 2, True, "x", "13"
+        ).check(ratio(_get(batch, "rows_per_s"), _get(ml_batch, "rows_per_s")), batch_detail),
+        _vs_mlserver_single(results, default, "default configuration"),
+        *variants,
+        *_other_model_targets(results),
+        Target("`bentoml serve` alone to /readyz 200", 3, False, " s", "13").check(
+            _get(default, "startup_s")
+        ),
+    ]
+
+
 def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every target of issue 6 item 5, for the default configuration of this run."""
+    """Every target of issue 6 item 5 and issue 13, for the default configuration of this
+    run."""
     add_ratios(results)
     default = find_run(results, "default")
     c1, c16, c64 = (find_point(default, "predict", c) for c in (1, 16, 64))
@@ -136,7 +232,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         Target("p50 at 1 connection", 2, False, " ms").check(_get(c1, "latency_ms", "p50")),
         Target("p99 at 16 connections", 25, False, " ms").check(_get(c16, "latency_ms", "p99")),
-        Target("p99 ÷ p50 at 64 connections", 2.5, False, "x").check(
+        Target("p99 ÷ p50 at 64 connections", 2.5, False, "x", "6, 13").check(
             ratio(p99_64, p50_64), f"p50 {p50_64} ms, p99 {p99_64} ms" if c64 else ""
         ),
         Target("/predict_batch 1,000 records, rows/s (best concurrency)", 250_000, True).check(
@@ -151,10 +247,11 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         Target("parity max |Δp|, ONNX vs scikit-learn", 1e-4, False).check(
             inference.get("parity_max_abs_diff")
         ),
-        Target("`make serve` to /readyz 200 (median)", 5, False, " s").check(
+        Target("`make serve` to /readyz 200 (median)", 5, False, " s", "6, 13").check(
             startup.get("median_s"), _startup_detail(startup, default)
         ),
         Target("RSS per process, peak under load", 300, False, " MB").check(max(rss, default=None)),
+        *issue13_targets(results),
     ]
 
 
@@ -201,9 +298,10 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 def targets_table(targets: list[dict[str, Any]]) -> list[str]:
     """Markdown rows: target, bound, measured value, PASS/MISS and the shortfall."""
     return _table(
-        ["target", "bound", "measured", "status", "by how much / detail"],
+        ["issue", "target", "bound", "measured", "status", "by how much / detail"],
         [
             [
+                t["issue"],
                 t["target"],
                 ("≥ " if t["at_least"] else "≤ ") + _fmt(t["limit"]) + t["unit"],
                 _fmt(t["value"]) + (t["unit"] if t["value"] is not None else ""),
@@ -235,6 +333,8 @@ def figures_table(results: dict[str, Any]) -> list[str]:
                     p["cpu_ms_per_request"],
                     p["resources"]["rss_peak_mb"],
                     vs["rps"],
+                    p.get("vs_mlserver"),
+                    p.get("vs_floor"),
                 ]
             )
     return _table(
@@ -251,8 +351,69 @@ def figures_table(results: dict[str, Any]) -> list[str]:
             "server CPU ms/req",
             "RSS MB (all procs)",
             "req/s ÷ baseline",
+            "÷ MLServer",
+            "÷ floor",
         ],
         rows,
+    )
+
+
+def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The default service's points beside the three references' same points: req/s
+    (rows/s for batches) of each, and riskserve's ratio to each, by throughput and by
+    server CPU per request (`cpu_ratio`)."""
+    default = find_run(results, "default")
+    references = {"tutorial": "baseline", "mlserver": MLSERVER, "floor": FLOOR}
+    rows = []
+    for point in (default or {}).get("points", []):
+        row = {
+            "scenario": point["scenario"],
+            "connections": point["connections"],
+            "riskserve": point["rows_per_s"],
+        }
+        for key, flag in references.items():
+            same = find_point(find_run(results, flag), point["scenario"], point["connections"])
+            row[key] = _get(same, "rows_per_s")
+            row[f"vs_{key}"] = ratio(point["rows_per_s"], row[key])
+            row[f"cpu_vs_{key}"] = cpu_ratio(point, same)
+        rows.append(row)
+    return rows
+
+
+def headline_table(results: dict[str, Any]) -> list[str]:
+    """Markdown rows of `headline`."""
+    return _table(
+        [
+            "request",
+            "conns",
+            "riskserve rows/s",
+            "tutorial",
+            "MLServer",
+            "floor",
+            "÷ tutorial",
+            "÷ MLServer",
+            "÷ floor",
+            "by CPU: ÷ tutorial",
+            "÷ MLServer",
+            "÷ floor",
+        ],
+        [
+            [
+                h["scenario"],
+                h["connections"],
+                h["riskserve"],
+                h["tutorial"],
+                h["mlserver"],
+                h["floor"],
+                h["vs_tutorial"],
+                h["vs_mlserver"],
+                h["vs_floor"],
+                h["cpu_vs_tutorial"],
+                h["cpu_vs_mlserver"],
+                h["cpu_vs_floor"],
+            ]
+            for h in results.get("headline") or headline(results)
+        ],
     )
 
 
@@ -381,6 +542,19 @@ def write_report(results: dict[str, Any], folder: Path) -> None:
         "built from the same model's spec: FastAPI + uvicorn (one worker), the same Pydantic "
         "rules, scikit-learn on a per-request DataFrame, the same decision policy.",
         "",
+        "Two more references run in the same harness (`benchmarks/references.py`). "
+        "**Tuned MLServer** 1.7.1, scikit-learn runtime, in its own environment "
+        "(`requirements/mlserver.txt`), serving the same fitted pipeline (`pipeline.joblib` "
+        "of the model entry) in process (`parallel_workers: 0`, `debug: false`), NumPy codec, "
+        "answering `predict_proba`. MLServer has no record schema, so its clients send what "
+        "the pipeline takes: the same records as the other servers, encoded as the float64 "
+        "feature matrix (categories as codes, booleans 0/1) in one [N, n_features] FP64 "
+        "tensor of the Open Inference Protocol (`/v2/models/<name>/infer`); it validates "
+        "nothing, makes no decision and writes no audit line, all of which riskserve does. "
+        "**The floor** (`benchmarks/floor_app.py`): a raw ASGI app under uvicorn with "
+        "httptools and uvloop that reads the body, parses it with orjson and sends a fixed "
+        "answer; it receives riskserve's own request bodies.",
+        "",
         f"Served model: `{served}`; every figure and target below is for it unless the row "
         "names another model.",
         "",
@@ -388,7 +562,16 @@ def write_report(results: dict[str, Any], folder: Path) -> None:
         "",
         _load_note(results),
         "",
-        "## Targets (issue 6)",
+        "## riskserve ÷ tutorial, ÷ MLServer, ÷ the floor",
+        "",
+        "The default configuration's figures beside each reference's same point (rows/s; "
+        "for /predict that is req/s). The ratios *by CPU* divide the reference's server CPU "
+        "per request by riskserve's: the throughput ratio each would reach on a core of its "
+        "own, which other work on the machine skews much less than req/s.",
+        "",
+        *headline_table(results),
+        "",
+        "## Targets (issues 6 and 13)",
         "",
         *targets_table(results["targets"]),
         "",

@@ -35,6 +35,12 @@ def serve_argv(port: int, target: str = SERVICE) -> list[str]:
     return [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(port)]
 
 
+def uvicorn_argv(app: str, port: int, *options: str) -> list[str]:
+    """This environment's uvicorn serving `app` on 127.0.0.1:`port` with one worker."""
+    host = ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    return [sys.executable, "-m", "uvicorn", app, *host, *options]
+
+
 def pinned(cpu: int, argv: list[str]) -> list[str]:
     """`argv` run on one CPU (children inherit the affinity)."""
     return ["taskset", "-c", str(cpu), *argv]

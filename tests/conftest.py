@@ -39,19 +39,27 @@ def trained_model():
     return _train(CREDIT)
 
 
+def point_latest_at(entry) -> None:
+    """Make `<name>:latest` the given version again after a test trained newer ones, so
+    servers of the shipped configuration serve the same model whatever ran before."""
+    (Path(entry.path).parent / "latest").write_text(entry.tag.version)
+
+
+@pytest.fixture
+def credit_latest_kept(trained_model) -> Iterator[None]:
+    """For tests that train more credit versions: `credit_model:latest` stays the first."""
+    yield
+    point_latest_at(trained_model)
+
+
 @pytest.fixture(scope="session")
 def second_version(trained_model):
-    """Another version of the credit model (other data), e.g. a challenger.
-
-    `credit_model:latest` is pointed back at the first version, so servers of the
-    shipped configuration serve the same model whichever test trained this first.
-    """
+    """Another version of the credit model (other data), e.g. a challenger."""
     from training.train import train
 
     second = train(CREDIT, load_settings().parity_tolerance, n_samples=3000, seed=7,
                    log=lambda _: None)
-    latest = Path(trained_model.path).parent / "latest"
-    latest.write_text(trained_model.tag.version)
+    point_latest_at(trained_model)
     return second
 
 

@@ -6,6 +6,7 @@ No load is generated here; `make bench` and `make bench-inference` do that.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -13,14 +14,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from benchmarks import http_bench, payloads
+from benchmarks import batch_profile, floor_app, http_bench, payloads, references, report
 from benchmarks.baseline_app import create_app, tutorial_frame
 from benchmarks.loadgen import LUA_SCRIPT, parse_wrk, wrk_argv
+from benchmarks.profiling import OUTSIDE, stage_breakdown
 from benchmarks.report import (
     MISS,
     PASS,
@@ -31,7 +34,7 @@ from benchmarks.report import (
     write_report,
 )
 from benchmarks.servers import LOAD_CPU, serve_argv
-from riskserve.backends import SklearnBackend
+from riskserve.backends import PIPELINE_FILE, SklearnBackend
 from riskserve.contract import Contract, record_model
 from riskserve.decisions import Policy
 from riskserve.files import write_atomically
@@ -129,12 +132,9 @@ def test_random_records_are_valid_seeded_and_typed(entry) -> None:
 def test_protocol_bodies_are_the_same_records_as_inference_requests(entry, tmp_path) -> None:
     spec = read_spec(entry)
     model = http_bench.Model(f"{spec.name}:v", entry, spec)
-    bodies = http_bench.write_bodies(model, tmp_path)
+    bodies = http_bench.write_bodies(model, tmp_path, http_bench.PROTOCOL)
     protocol = OpenInference(spec, Contract.build(spec, Policy(spec), 1000), 1000, model.tag)
-    for name, batch in (
-        ("v2_infer", [spec.example]),
-        ("v2_infer1000", json.loads(bodies["batch1000"].read_text())["records"]),
-    ):
+    for name, batch in http_bench.scenario_records(model).items():
         records = protocol.parse(bodies[name].read_bytes()).records
         assert [r.__dict__ for r in records] == batch
 
@@ -144,8 +144,7 @@ def test_fraud_records_carry_categories_and_bools(fraud_model) -> None:
     assert {r["card_present"] for r in records} == {True, False}
     assert all(isinstance(r["merchant_category"], str) for r in records)
     assert len({r["merchant_category"] for r in records}) >= 3
-    body = payloads.RecordSource.from_entry(Path(fraud_model.path)).batch_body(7, seed=1)
-    assert len(body["records"]) == 7
+    assert len(payloads.RecordSource.from_entry(Path(fraud_model.path)).records(7, seed=1)) == 7
 
 
 def test_records_decode_the_reference_rows_exactly(entry) -> None:
@@ -242,6 +241,8 @@ def test_bench_plan_covers_every_variant_and_the_other_models() -> None:
     served = [v for v in variants if v.model == credit.tag]
     assert [v.name for v in served] == [
         "fastapi baseline",
+        http_bench.MLSERVER_NAME,
+        http_bench.FLOOR_NAME,
         "bentoml onnx/inprocess",
         "bentoml sklearn/inprocess",
         "bentoml onnx/runner",
@@ -249,14 +250,16 @@ def test_bench_plan_covers_every_variant_and_the_other_models() -> None:
         "bentoml onnx/inprocess + shadow challenger",
         "bentoml onnx/inprocess V2",
     ]
-    assert len(served[1].points((1, 16, 64))) == 9
+    assert [v.reference for v in served[1:3]] == [references.MLSERVER, references.FLOOR]
+    for v in served[:4]:
+        assert len(v.points((1, 16, 64))) == 9
     assert served[-2].overrides["challenger"] == {"model_tag": credit.tag, "mode": "shadow"}
-    assert served[-1].points((1, 16, 64)) == [
-        ("v2_infer", 1),
-        ("v2_infer", 16),
-        ("v2_infer1000", 16),
-    ]
-    assert not served[-1].overrides and not served[-1].default
+    protocol = served[-1]
+    assert protocol.points((1, 16, 64)) == [("predict", 1), ("predict", 16), ("batch1000", 16)]
+    assert protocol.protocol and not protocol.overrides and not protocol.default
+    assert http_bench.request_path(protocol, credit, http_bench.SCENARIOS["batch1000"]) == (
+        "/v2/models/credit_model/infer"
+    )
     others = [v for v in variants if v.model == fraud.tag]
     assert [(v.name, v.baseline, v.default) for v in others] == [
         ("fraud_model: fastapi baseline", True, False),
@@ -337,6 +340,7 @@ def _point(
     rows: int = 1,
     errors: int = 0,
     rss: float = 100.0,
+    cpu_ms: float = 1.0,
 ) -> dict:
     return {
         "scenario": scenario,
@@ -346,7 +350,7 @@ def _point(
         "rows_per_s": rps * rows,
         "latency_ms": {"p50": p50, "p90": p99, "p99": p99},
         "errors": {"total": errors},
-        "cpu_ms_per_request": 1.0,
+        "cpu_ms_per_request": cpu_ms,
         "resources": {
             "processes": {"RiskAPI": {"cpu_s": 1.0, "rss_peak_mb": rss}},
             "rss_peak_mb": rss,
@@ -457,8 +461,8 @@ def test_report_shows_the_other_models_and_the_dropped_variant(tmp_path) -> None
         "name": "bentoml onnx V2",
         "model": "credit_model:a",
         "points": [
-            _point("v2_infer", 16, 900, 15, 30),
-            _point("v2_infer1000", 16, 90, 170, 340, rows=1000),
+            _point("predict", 16, 900, 15, 30),
+            _point("batch1000", 16, 90, 170, 340, rows=1000),
         ],
     }
     results["runs"].append(protocol)
@@ -483,5 +487,237 @@ def test_report_shows_the_other_models_and_the_dropped_variant(tmp_path) -> None
     assert "## Other models beside the served one" in text
     assert "| fraud_model:b | batch1000 | 16 | 100 | 100,000 |" in text
     assert "Served model: `credit_model:a`" in text
-    assert "| bentoml onnx V2 | v2_infer1000 | 16 | 90 | 90,000 |" in text
+    assert "| bentoml onnx V2 | batch1000 | 16 | 90 | 90,000 |" in text
     assert {p.name for p in tmp_path.glob("*.png")} == {"http_predict.png", "http_rows.png"}
+
+
+def _floor_post(path: str, content: bytes) -> httpx.Response:
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=floor_app.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://floor") as client:
+            if path == floor_app.READY_PATH or not content:
+                return await client.get(path)
+            return await client.post(path, content=content)
+
+    return asyncio.run(post())
+
+
+def test_floor_app_parses_the_body_and_answers_a_constant() -> None:
+    body = json.dumps({"records": [dict(CREDIT.example)] * 3}).encode()
+    for path in ("/predict", "/predict_batch"):
+        reply = _floor_post(path, body)
+        assert (reply.status_code, reply.content) == (200, floor_app.ANSWER)
+        assert reply.headers["content-length"] == str(len(floor_app.ANSWER))
+    bad = _floor_post("/predict", b'{"age": ')
+    assert (bad.status_code, bad.json()) == (400, {"error": "invalid JSON"})
+    assert _floor_post(floor_app.READY_PATH, b"").status_code == 200
+    assert _floor_post("/elsewhere", b"").status_code == 404
+
+
+def test_floor_app_reads_a_body_sent_in_chunks() -> None:
+    messages = [
+        {"type": "http.request", "body": b'{"a": [1,', "more_body": True},
+        {"type": "http.request", "body": b" 2]}", "more_body": False},
+    ]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return messages.pop(0)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/predict"}
+    asyncio.run(floor_app.app(scope, receive, send))
+    assert sent[0]["status"] == 200 and sent[1]["body"] == floor_app.ANSWER
+    assert not messages
+
+
+def test_floor_runs_on_uvicorn_with_httptools_and_uvloop() -> None:
+    argv = references.floor_argv(4321)
+    assert argv[:4] == [sys.executable, "-m", "uvicorn", "benchmarks.floor_app:app"]
+    assert " ".join(argv).endswith(
+        "--port 4321 --workers 1 --http httptools --loop uvloop --lifespan off --no-access-log"
+    )
+
+
+def test_mlserver_body_is_the_pipelines_matrix_as_one_fp64_tensor(fraud_model) -> None:
+    records = payloads.RecordSource.from_entry(Path(fraud_model.path)).records(25, seed=5)
+    body = references.infer_body(FRAUD, records)
+    (tensor,) = body["inputs"]
+    assert tensor["shape"] == [25, len(FRAUD.features)]
+    assert (tensor["datatype"], tensor["parameters"]) == ("FP64", {"content_type": "np"})
+    matrix = np.array(tensor["data"], dtype=np.float64).reshape(tensor["shape"])
+    np.testing.assert_array_equal(matrix, payloads.feature_matrix(FRAUD, records))
+    categories = FRAUD.feature_names.index("merchant_category")
+    assert set(matrix[:, categories]) <= set(range(len(FRAUD.feature("merchant_category").values)))
+    assert json.loads(json.dumps(body)) == body  # plain JSON, no NumPy scalars
+    assert references.infer_path("fraud_model") == "/v2/models/fraud_model/infer"
+
+
+def test_mlserver_repository_serves_the_entry_pipeline_tuned(trained_model, tmp_path) -> None:
+    entry = Path(trained_model.path)
+    folder = references.write_repository(tmp_path, "credit_model", entry, 4321)
+    settings = json.loads((folder / "settings.json").read_text())
+    assert (settings["parallel_workers"], settings["debug"]) == (0, False)
+    assert (settings["host"], settings["http_port"]) == ("127.0.0.1", 4321)
+    assert len({settings["http_port"], settings["grpc_port"], settings["metrics_port"]}) == 3
+    model = json.loads((folder / "credit_model" / "model-settings.json").read_text())
+    assert model["name"] == "credit_model"
+    assert model["implementation"] == "mlserver_sklearn.SKLearnModel"
+    assert model["parameters"]["content_type"] == "np"
+    assert model["parameters"]["extra"] == {"predict_fn": "predict_proba"}
+    assert Path(model["parameters"]["uri"]) == entry / PIPELINE_FILE
+    assert Path(model["parameters"]["uri"]).is_file()
+
+
+def test_mlserver_requirements_pin_its_own_closure() -> None:
+    wanted = (PROJECT_ROOT / "requirements" / "mlserver.in").read_text()
+    for pin in ("mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop==0.21.0", "skl2onnx=="):
+        assert pin in wanted
+    locked = (PROJECT_ROOT / "requirements" / "mlserver.txt").read_text().splitlines()
+    pins = [line for line in locked if line and not line.startswith("#")]
+    assert all("==" in line for line in pins)
+    assert {"mlserver==1.7.1", "uvloop==0.21.0", "scikit-learn==1.9.1"} <= set(pins)
+
+
+def test_every_server_gets_the_same_records(trained_model, tmp_path) -> None:
+    entry = Path(trained_model.path)
+    model = http_bench.Model(f"credit_model:{entry.name}", entry, CREDIT)
+    ours = http_bench.write_bodies(model, tmp_path / "ours")
+    theirs = http_bench.write_bodies(model, tmp_path / "mlserver", references.MLSERVER)
+    assert json.loads(ours["predict"].read_text()) == dict(CREDIT.example)
+    for name, scenario in http_bench.SCENARIOS.items():
+        body = json.loads(theirs[name].read_text())
+        records = json.loads(ours[name].read_text())
+        records = records.get("records", [records])
+        assert len(records) == scenario.rows
+        assert body == references.infer_body(CREDIT, records)
+    mlserver = http_bench.Variant("m", {}, reference=references.MLSERVER)
+    floor = http_bench.Variant("f", {}, reference=references.FLOOR)
+    batch = http_bench.SCENARIOS["batch1000"]
+    assert http_bench.request_path(mlserver, model, batch) == "/v2/models/credit_model/infer"
+    assert http_bench.request_path(floor, model, batch) == "/predict_batch"
+
+
+def _with_references(results: dict) -> dict:
+    """`_two_model_results` plus tuned MLServer's and the floor's runs of credit."""
+    results["runs"] += [
+        {
+            "name": "mlserver",
+            "model": "credit_model:a",
+            "reference": references.MLSERVER,
+            "points": [
+                _point("predict", 16, 250, 50, 90, cpu_ms=0.5),
+                _point("predict", 64, 250, 200, 3000),
+                _point("batch1000", 1, 60, 15, 20, rows=1000),
+                _point("batch1000", 16, 100, 150, 250, rows=1000, cpu_ms=2.0),
+            ],
+        },
+        {
+            "name": "floor",
+            "model": "credit_model:a",
+            "reference": references.FLOOR,
+            "points": [_point("predict", 16, 20_000, 0.7, 1.5)],
+        },
+    ]
+    results["runs"][3]["startup_s"] = 3.5  # credit's default service
+    return results
+
+
+def test_issue13_targets_compare_with_mlserver_and_between_models() -> None:
+    results = _with_references(_two_model_results())
+    targets = {t["target"]: t for t in evaluate_targets(results)}
+    batch = targets["1,000-record batch rows/s ÷ tuned MLServer's (best of each)"]
+    # Best of each: credit 200,000 rows/s at 1 conn., MLServer 100,000 at 16.
+    assert (batch["value"], batch["status"], batch["issue"]) == (2.0, PASS, "13")
+    assert batch["detail"] == (
+        "200,000 rows/s (1 conn.) vs 100,000 (16 conn.); by server CPU per request 2.0x"
+    )
+    single = targets["/predict req/s at 16 connections ÷ tuned MLServer (default configuration)"]
+    assert (single["value"], single["status"]) == (4.0, MISS)
+    assert single["detail"] == "1000 vs 250 req/s; by server CPU per request 0.5x"
+    fraud_batch = targets["fraud_model 1,000-record batch rows/s ÷ credit_model's, 16 conn."]
+    assert (fraud_batch["value"], fraud_batch["status"]) == (0.667, MISS)
+    fraud_single = targets["fraud_model /predict req/s ÷ credit_model's, 16 conn."]
+    assert (fraud_single["value"], fraud_single["status"]) == (0.8, PASS)
+    alone = targets["`bentoml serve` alone to /readyz 200"]
+    assert (alone["value"], alone["status"]) == (3.5, MISS)
+    point = results["runs"][3]["points"][1]  # credit's default at 16 conn.
+    assert (point["vs_mlserver"], point["vs_floor"]) == (4.0, 0.05)
+    assert results["runs"][3]["points"][0]["vs_floor"] is None  # the floor ran no 1 conn.
+
+
+def test_each_named_variant_gets_its_own_mlserver_target(monkeypatch) -> None:
+    results = _with_references(_two_model_results())
+    reasons = {**results["runs"][3], "name": "reasons on", "default": False}
+    results["runs"].append(reasons)
+    monkeypatch.setattr(
+        report,
+        "SINGLE_VS_MLSERVER_VARIANTS",
+        {"reasons on": "reasons on", "shadow": "with a shadow challenger"},
+    )
+    targets = {t["target"]: t for t in evaluate_targets(results)}
+    assert targets["/predict req/s at 16 connections ÷ tuned MLServer (reasons on)"]["value"] == 4.0
+    shadow = targets["/predict req/s at 16 connections ÷ tuned MLServer (with a shadow challenger)"]
+    assert shadow["status"] == UNMEASURED
+
+
+def test_headline_gives_riskserve_over_each_reference(tmp_path) -> None:
+    results = _with_references(_two_model_results())
+    evaluate_targets(results)
+    rows = {(h["scenario"], h["connections"]): h for h in report.headline(results)}
+    single = rows["predict", 16]
+    assert (single["riskserve"], single["tutorial"], single["mlserver"], single["floor"]) == (
+        1000,
+        400,
+        250,
+        20_000,
+    )
+    assert (single["vs_tutorial"], single["vs_mlserver"], single["vs_floor"]) == (2.5, 4.0, 0.05)
+    assert rows["batch1000", 1]["mlserver"] == 60_000
+    assert rows["predict", 1]["floor"] is None
+    lines = report.headline_table(results)
+    assert single["cpu_vs_mlserver"] == 0.5  # MLServer took half riskserve's CPU per request
+    assert (single["cpu_vs_tutorial"], single["cpu_vs_floor"]) == (1.0, 1.0)
+    assert "| predict | 16 | 1,000 | 400 | 250 | 20,000 | 2.5 | 4 | 0.05 | 1 | 0.5 | 1 |" in lines
+
+
+def test_batch_profile_charges_each_sample_to_its_innermost_stage() -> None:
+    http = "(/srv/riskserve/http_layer.py:90)"
+    outer = ["main (/x/uvicorn/server.py:1)", f"ScoringHTTP.__call__ {http}"]
+    stacks = [
+        (
+            [
+                *outer,
+                f"ScoringHTTP._score {http}",
+                "Contract.many (/srv/riskserve/contract.py:2)",
+                "_validate (/srv/riskserve/contract.py:3)",
+            ],
+            6,
+        ),
+        (
+            [
+                *outer,
+                f"ScoringHTTP._score {http}",
+                "Scorer.score (/srv/riskserve/scoring.py:4)",
+                "AuditLog.write (/srv/riskserve/audit.py:5)",
+                "dumps (/x/json/__init__.py:6)",
+            ],
+            3,
+        ),
+        ([*outer, f"ScoringHTTP._score {http}", "Scorer.score (/srv/riskserve/scoring.py:7)"], 2),
+        (outer, 4),  # orjson.dumps(payload) is C: the sample stops in __call__
+        (["main (/x/uvicorn/server.py:1)", "data_received (/x/uvicorn/h.py:8)"], 5),
+    ]
+    stages = {s["name"]: s for s in stage_breakdown(stacks, 2000.0, batch_profile.STAGES)}
+    assert stages["JSON parse + Pydantic validation"] == {
+        "name": "JSON parse + Pydantic validation",
+        "share": 0.3,
+        "us_per_request": 600.0,
+    }
+    assert stages["audit write"]["share"] == 0.15
+    assert stages["scoring glue"]["share"] == 0.1  # Scorer.score, not ScoringHTTP._score's
+    assert stages["answer: orjson serialisation, send"]["share"] == 0.2
+    assert stages[OUTSIDE]["us_per_request"] == 500.0
+    assert sum(s["share"] for s in stages.values()) == pytest.approx(1.0)

@@ -347,7 +347,13 @@ def test_dependabot_covers_pip_actions_and_the_docker_base():
     by_ecosystem = {u["package-ecosystem"]: u for u in updates}
     assert set(by_ecosystem) == {"pip", "github-actions", "docker"}
     pip_dir = ROOT / by_ecosystem["pip"]["directory"].lstrip("/")
-    assert sorted(p.name for p in pip_dir.glob("*.in")) == ["delivery.in", "dev.in", "serve.in"]
+    assert sorted(p.name for p in pip_dir.glob("*.in")) == [
+        "delivery.in",
+        "dev.in",
+        "mlserver.in",
+        "serve.in",
+        "spark.in",
+    ]
     actions = by_ecosystem["github-actions"]["directories"]
     assert "/" in actions
     assert {f"/.github/actions/{name}" for name in ACTIONS} <= set(actions)

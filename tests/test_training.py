@@ -85,6 +85,7 @@ def test_unusable_data_gets_one_clear_error(change, error):
         prepare(CREDIT, change(credit(500, 1)))
 
 
+@pytest.mark.usefixtures("credit_latest_kept")
 def test_training_is_deterministic(trained_model):
     again = train(CREDIT, 1e-4, log=lambda _: None)
     first, second = trained_model.info.metadata, again.info.metadata
@@ -154,6 +155,7 @@ def test_parity_gate_fails_training_with_the_figure():
         train(CREDIT, 1e-12, n_samples=1000, seed=1, log=lambda _: None)
 
 
+@pytest.mark.usefixtures("credit_latest_kept")
 def test_cli_trains_and_skips_when_asked(capsys):
     assert training_main(["--n-samples", "500", "--seed", "3"]) == 0
     out = capsys.readouterr().out

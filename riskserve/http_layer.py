@@ -116,9 +116,7 @@ class ScoringHTTP:
         else:
             documents = scope["path"] == "/docs.json"
             downstream = _documenting(send, self.slot.protocol) if documents else send
-            status = await self._pass_through(scope, receive, downstream, request_id)
-            self._log(scope, status, started)
-            return
+            return await self._pass_through(scope, receive, downstream, request_id, started)
         # Logged (like audited) before the answer leaves, so no answer goes unrecorded.
         self._log(scope, status, started, records, tag)
         await _respond(send, status, orjson.dumps(payload), request_id)
@@ -149,18 +147,26 @@ class ScoringHTTP:
             },
         )
 
-    async def _pass_through(self, scope: Any, receive: Any, send: Any, request_id: bytes) -> int:
-        status = 500
+    async def _pass_through(
+        self, scope: Any, receive: Any, send: Any, request_id: bytes, started: float
+    ) -> None:
+        """BentoML's answer with the request id, logged before its last part leaves (so a
+        client that reads the log after the answer finds the line)."""
+        status, logged = 500, False
 
         async def send_with_id(message: dict[str, Any]) -> None:
-            nonlocal status
+            nonlocal status, logged
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+            elif not message.get("more_body", False) and not logged:
+                logged = True
+                self._log(scope, status, started)
             await send(message)
 
         await self.app(scope, receive, send_with_id)
-        return status
+        if not logged:  # the app sent no complete answer
+            self._log(scope, status, started)
 
     async def _answer(
         self, scope: Any, work: Awaitable[Answer]

@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -23,6 +24,15 @@ import psutil
 SERVER_CPU = 0
 LOAD_CPU = 1
 MB = 1024 * 1024
+# The virtual environment's own `bentoml`, whatever PATH holds.
+BENTOML = str(Path(sys.executable).with_name("bentoml"))
+SERVICE = "service:RiskAPI"
+
+
+def serve_argv(port: int, target: str = SERVICE) -> list[str]:
+    """`bentoml serve` of `target` on 127.0.0.1:`port` (the service's model comes from
+    its configuration, or RISKSERVE_MODEL in the server's environment)."""
+    return [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(port)]
 
 
 def pinned(cpu: int, argv: list[str]) -> list[str]:

@@ -10,7 +10,7 @@ export BENTOML_DO_NOT_TRACK := true
 .DEFAULT_GOAL := help
 # Security lint: no medium or high finding may stand without an inline justification.
 BANDIT_PATHS := service.py riskserve training monitoring benchmarks deploy
-.PHONY: help venv model train serve test lint bento image sbom lock drift drift-demo bench bench-inference soak wrk promote rollback nginx lb-demo
+.PHONY: help venv model train serve test lint bento image sbom lock drift drift-demo bench bench-inference soak wrk promote rollback nginx lb-demo chromium model-card backtest
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ spec: venv  ## draft a spec from DATA=<file> TARGET=<column> NAME=<name> OUT=<sp
 serve: model  ## serve on 127.0.0.1:$(PORT) (MODEL=<name> for another model)
 	$(BIN)/bentoml serve service:RiskAPI --host 127.0.0.1 --port $(PORT)
 
-test: venv nginx  ## run the whole test suite (slow end-to-end tests included)
+test: venv nginx chromium  ## run the whole test suite (slow end-to-end tests included)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/bandit --quiet --recursive --severity-level medium $(BANDIT_PATHS)
@@ -107,6 +107,12 @@ wrk:  # the HTTP load generator, from Debian's packages
 bench: model wrk  ## HTTP benchmark vs a FastAPI baseline into benchmarks/results (BENCH_SECONDS=10)
 	$(BIN)/python -m benchmarks.http_bench
 
+# OUT defaults to build/drift for drift; the other reports get their own folder.
+report_out = $(if $(filter command line environment,$(origin OUT)),$(OUT),build/$(1))
+
+model-card: venv  ## write the model card of MODEL=<name or tag> (default: the served one) into OUT=<dir>
+	$(BIN)/python -m training.model_card $(if $(MODEL),--model "$(MODEL)") --out "$(call report_out,model-card)"
+
 promote: venv  ## serve TAG=credit_model:<version> from the next restart (pins model_tag)
 	$(BIN)/python -m training.promote $(TAG)
 
@@ -115,6 +121,9 @@ rollback: venv  ## back to the previous champion from the next restart
 
 nginx:  # the load balancer of lb-demo and its test, from Debian's packages
 	@command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx; }
+
+chromium:  # the headless browser the model-card test renders with, from Debian's packages
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 lb-demo: model nginx  ## two replicas behind nginx on 127.0.0.1:$(PORT)
 	$(BIN)/python -m deploy.lb_demo

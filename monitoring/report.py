@@ -28,7 +28,7 @@ CURRENT_COLOR = "#dd8452"
 # Integer features with at most this many distinct values are drawn value by value.
 MAX_DISCRETE_VALUES = 30
 
-_CSS = """
+CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
        color: #222; line-height: 1.4; padding: 0 1rem; }
 h1 { font-size: 1.5rem; margin-bottom: .2rem; }
@@ -131,6 +131,11 @@ def _plot(
     )
     handles = [Patch(color=REFERENCE_COLOR), Patch(color=CURRENT_COLOR)]
     fig.legend(handles, ["reference", "current"], loc="upper right", ncols=2, frameon=False)
+    return figure_png(fig)
+
+
+def figure_png(fig: Figure) -> str:
+    """A figure as a base64 PNG, for an `<img src="data:image/png;base64,...">`."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -188,7 +193,7 @@ def _html(result: dict[str, Any], plots: dict[str, str]) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Drift report: {esc(result['model_version'])}</title>
-<style>{_CSS}</style></head><body>
+<style>{CSS}</style></head><body>
 <h1>Drift report</h1>
 {verdict}
 <dl>{facts_html}</dl>

@@ -2,7 +2,8 @@
 
 Training writes one BentoML model-store entry per version holding the fitted pipeline,
 the ONNX graph, the model's spec (the contract serving reads), a reference sample of the
-training features and the report of data rows rejected at training time.
+training features, the report of data rows rejected at training time, the reason-code
+explainer (`explainer.npz`) and the model card (`model_card.{html,md,json}`).
 Loading never raises a traceback at the operator: every failure becomes a
 `ModelUnavailable` with one line saying what is wrong and what to do.
 """
@@ -19,6 +20,7 @@ import numpy as np
 
 from riskserve import psi
 from riskserve.backends import BACKENDS, Backend
+from riskserve.reasons import Explainer, ExplainerError, load_explainer
 from riskserve.spec import ModelSpec, SpecError, load_spec
 
 SPEC_FILE = "spec.yaml"
@@ -32,6 +34,11 @@ DRIFT_REFERENCE_FILE = "drift_reference.json"
 # bound and rule holds); the service only ever sees those, so live traffic and the
 # audit log are compared with them.
 POPULATIONS = ("training", "servable")
+# The model card, written at training time (training/model_card.py); /model_card serves
+# the HTML page.
+MODEL_CARD_HTML = "model_card.html"
+MODEL_CARD_MD = "model_card.md"
+MODEL_CARD_JSON = "model_card.json"
 TRAIN_HINT = "train it with `make train SPEC=<spec.yaml>` (or `python -m training`)"
 
 
@@ -47,6 +54,8 @@ class LoadedModel:
     spec: ModelSpec
     backend: Backend
     info: dict[str, Any]
+    # Reason codes (binary models, unless configuration's `reasons` is `never`).
+    explainer: Explainer | None = None
 
 
 def write_reference(folder: Path, spec: ModelSpec, features: np.ndarray) -> None:
@@ -148,13 +157,17 @@ def read_spec(folder: Path) -> ModelSpec:
     return load_spec(folder / SPEC_FILE)
 
 
-def load_model(stored: Any, tag: str, backend: str, tolerance: float) -> LoadedModel:
+def load_model(
+    stored: Any, tag: str, backend: str, tolerance: float, explain: bool = True
+) -> LoadedModel:
     """Load a store entry (`bentoml.models.Model`, or None if absent) and verify it.
 
     The served backend must reproduce, within `tolerance`, the probabilities the fitted
     scikit-learn pipeline gave the reference sample at training time: for ONNX Runtime
     that is the parity check, done without importing scikit-learn (and its ~150 MB) into
     the serving process; for scikit-learn it catches a library that scores differently.
+    With `explain`, a binary model's reason-code explainer is loaded and its additivity
+    checked too (`riskserve.reasons`).
     """
     if stored is None:
         raise ModelUnavailable(f"model {tag} is not in the model store; {TRAIN_HINT}")
@@ -166,6 +179,15 @@ def load_model(stored: Any, tag: str, backend: str, tolerance: float) -> LoadedM
         reference = read_reference(folder, spec)
         expected = np.load(folder / REFERENCE_PROBABILITIES_FILE)
         parity = float(np.max(np.abs(served.predict_proba(reference) - expected)))
+        explainer, explanations = (
+            load_explainer(folder, spec, reference, expected)
+            if explain and spec.task == "binary"
+            else (None, None)
+        )
+    except ExplainerError as exc:
+        raise ModelUnavailable(
+            f"model {name}: reason codes fail their startup check ({exc}); retrain it"
+        ) from None
     except SpecError as exc:
         problems = str(exc).replace("\n", "; ")
         raise ModelUnavailable(f"model {name}: unusable {SPEC_FILE} ({problems}); {TRAIN_HINT}") from None
@@ -187,14 +209,31 @@ def load_model(stored: Any, tag: str, backend: str, tolerance: float) -> LoadedM
         "metadata": dict(stored.info.metadata),
         "spec": spec.to_json(),
     }
-    return LoadedModel(tag=name, spec=spec, backend=served, info=info)
+    if explanations is not None:
+        info["explanations"] = explanations
+    return LoadedModel(tag=name, spec=spec, backend=served, info=info, explainer=explainer)
+
+
+def entry_explainer(folder: Path, spec: ModelSpec) -> Explainer:
+    """A binary model's explainer, checked on the stored reference sample, for a process
+    that scores elsewhere (the API in the runner layout)."""
+    reference = read_reference(folder, spec)
+    return load_explainer(folder, spec, reference, np.load(folder / REFERENCE_PROBABILITIES_FILE))[
+        0
+    ]
 
 
 def load_or_explain(stored: Any, settings: Any) -> tuple[LoadedModel | None, str]:
     """`load_model` for a serving process: the model, or None and the logged reason."""
     logger = logging.getLogger("riskserve")
     try:
-        loaded = load_model(stored, settings.model_tag, settings.backend, settings.parity_tolerance)
+        loaded = load_model(
+            stored,
+            settings.model_tag,
+            settings.backend,
+            settings.parity_tolerance,
+            settings.reasons != "never",
+        )
     except ModelUnavailable as exc:
         logger.error("riskserve not ready: %s", exc)
         return None, str(exc)

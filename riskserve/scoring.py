@@ -20,6 +20,7 @@ from riskserve.decisions import Policy
 from riskserve.errors import ErrorResponse
 from riskserve.live_metrics import LiveMetrics
 from riskserve.model_entry import LoadedModel
+from riskserve.reasons import Explainer
 from riskserve.settings import Settings
 from riskserve.spec import ModelSpec
 
@@ -87,9 +88,10 @@ class Scorer:
         source: ModelSource,
         audit: AuditLog,
         metrics: LiveMetrics,
+        explainer: Explainer | None = None,
     ) -> None:
         self.spec, self.policy, self.settings, self.source = spec, policy, settings, source
-        self.audit, self.metrics = audit, metrics
+        self.audit, self.metrics, self.explainer = audit, metrics, explainer
 
     async def model_info(self) -> dict[str, Any]:
         """The served model's description, or a 503 saying why there is none."""
@@ -116,6 +118,8 @@ class Scorer:
         features = self.spec.to_matrix(records)
         probabilities = await self.source.probabilities(features, endpoint == "predict_batch")
         decisions, labels, scored = self.policy.decide(probabilities)
+        if self.explainer is not None:
+            self._explain(features, decisions, labels)
         latency_ms = (time.perf_counter() - started) * 1000
         self.audit.write(
             request_id=request_id,
@@ -130,3 +134,19 @@ class Scorer:
         if endpoint == "predict":
             return {**decisions[0], "model_version": info["tag"]}
         return {"results": decisions, "model_version": info["tag"], "latency_ms": latency_ms}
+
+    def _explain(
+        self, features: np.ndarray, decisions: list[dict[str, Any]], labels: list[str]
+    ) -> None:
+        """Add each answer's `reasons`: explained where the mode asks, else empty."""
+        assert self.explainer is not None
+        if self.settings.reasons == "always":
+            rows = list(range(len(labels)))
+        else:
+            rows = [i for i, label in enumerate(labels) if label != self.policy.best]
+        for decision in decisions:
+            decision["reasons"] = []
+        if rows:
+            explained = self.explainer.reasons(features[rows], self.settings.max_reasons)
+            for i, reasons in zip(rows, explained, strict=True):
+                decisions[i]["reasons"] = reasons

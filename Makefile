@@ -113,6 +113,14 @@ report_out = $(if $(filter command line environment,$(origin OUT)),$(OUT),build/
 model-card: venv  ## write the model card of MODEL=<name or tag> (default: the served one) into OUT=<dir>
 	$(BIN)/python -m training.model_card $(if $(MODEL),--model "$(MODEL)") --out "$(call report_out,model-card)"
 
+# OUTCOMES: .csv/.parquet of request_id, outcome[, observed_at]; AUDIT: the audit folder
+# (default: the service's log_dir). Like drift, the command's own status (0 no alert,
+# 1 alert, 2 bad input, 3 failure) is printed when it is not 0; make itself exits 2.
+backtest: venv  ## outcomes vs decisions and the model card: OUTCOMES=<file> [AUDIT=<dir>] OUT=<dir>
+	@$(BIN)/python -m monitoring.backtest --outcomes "$(OUTCOMES)" $(if $(AUDIT),--audit "$(AUDIT)") \
+	  $(if $(MODEL),--model-tag "$(MODEL)") --out "$(call report_out,backtest)"; \
+	  status=$$?; test $$status -eq 0 || { echo "monitoring.backtest exit status $$status" >&2; exit $$status; }
+
 promote: venv  ## serve TAG=credit_model:<version> from the next restart (pins model_tag)
 	$(BIN)/python -m training.promote $(TAG)
 

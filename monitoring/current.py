@@ -75,7 +75,7 @@ def load_current(path: Path, spec: ModelSpec, window: Window) -> Current:
     elif window:
         raise BadInput("--since/--until apply only to an audit-log directory")
     else:
-        frame, source = _read_table(path), str(path)
+        frame, source = read_table(path), str(path)
     if frame.empty:
         within = f" {window.describe()}" if window else ""
         raise BadInput(f"{source}: no rows{within}")
@@ -88,7 +88,7 @@ def load_current(path: Path, spec: ModelSpec, window: Window) -> Current:
     return Current(frame[spec.feature_names], source, [], servable_only=path.is_dir())
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path) -> pd.DataFrame:
     """A CSV or Parquet file, by extension."""
     suffix = path.suffix.lower()
     try:
@@ -103,10 +103,7 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 def _read_audit(path: Path, window: Window) -> tuple[pd.DataFrame, str]:
     """Features of every audit record in `path` (or `path`/audit) within the window."""
-    folder = path / AUDIT_SUBDIR if (path / AUDIT_SUBDIR).is_dir() else path
-    files = sorted(p for p in folder.iterdir() if p.is_file() and _AUDIT_NAME.match(p.name))
-    if not files:
-        raise BadInput(f"{folder}: no audit log files (*.jsonl, *.jsonl.N)")
+    folder, files = audit_files(path)
     stamps: list[str] = []
     rows: list[dict] = []
     for file in files:
@@ -139,6 +136,15 @@ def _read_audit(path: Path, window: Window) -> tuple[pd.DataFrame, str]:
             keep &= times <= window.until
         frame = frame[keep.to_numpy()].reset_index(drop=True)
     return frame, f"{folder} ({len(files)} files)"
+
+
+def audit_files(path: Path) -> tuple[Path, list[Path]]:
+    """The audit folder (`path`, or `path`/audit) and its live and rotated files."""
+    folder = path / AUDIT_SUBDIR if (path / AUDIT_SUBDIR).is_dir() else path
+    files = sorted(p for p in folder.iterdir() if p.is_file() and _AUDIT_NAME.match(p.name))
+    if not files:
+        raise BadInput(f"{folder}: no audit log files (*.jsonl, *.jsonl.N)")
+    return folder, files
 
 
 def numeric_features(current: Current, spec: ModelSpec) -> dict[str, pd.Series]:

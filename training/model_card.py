@@ -18,12 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, roc_auc_score, roc_curve
 
-from monitoring.report import CSS, figure_png
+from monitoring.report import CSS, figure_png, templates
 from riskserve.decisions import Policy
 from riskserve.model_entry import MODEL_CARD_HTML, MODEL_CARD_JSON, MODEL_CARD_MD, drift_profile
 from riskserve.reasons import Explainer, reason_code, reason_text
@@ -275,22 +274,9 @@ def _limitations(spec: ModelSpec, facts: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = lambda v, digits=4: "n/a" if v is None else f"{v:.{digits}g}"
-    env.filters["pct"] = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"
-    return env
-
-
 def render(facts: dict[str, Any], plots: dict[str, str]) -> tuple[str, str]:
     """The card as (Markdown, HTML)."""
-    env = _environment()
+    env = templates(TEMPLATES)
     markdown = env.get_template("model_card.md.j2").render(card=facts)
     page = env.get_template("model_card.html.j2").render(card=facts, plots=plots, css=CSS)
     return markdown, page

@@ -76,11 +76,14 @@ def binary_figures(
     outcomes: np.ndarray,
     policy: Policy,
     edges: list[float] | None = None,
+    labels: list[str] | None = None,
 ) -> dict[str, Any]:
     """Discrimination, calibration and decision figures of positive-class probabilities
-    against 0/1 outcomes; calibration bins at `edges` (default: these scores' deciles)."""
+    against 0/1 outcomes; calibration bins at `edges` (default: these scores' deciles),
+    decision labels as given (default: the policy's)."""
     edges = decile_edges(probabilities) if edges is None else edges
-    _, labels, _ = policy.decide(np.column_stack([1 - probabilities, probabilities]))
+    if labels is None:
+        _, labels, _ = policy.decide(np.column_stack([1 - probabilities, probabilities]))
     both = len(np.unique(outcomes)) == 2
     auc = float(roc_auc_score(outcomes, probabilities)) if both else None
     deciles = calibration(probabilities, outcomes, edges)

@@ -10,7 +10,7 @@ export BENTOML_DO_NOT_TRACK := true
 .DEFAULT_GOAL := help
 # Security lint: no medium or high finding may stand without an inline justification.
 BANDIT_PATHS := service.py riskserve training monitoring benchmarks deploy
-.PHONY: help venv model train serve test lint bento image sbom lock drift drift-demo bench bench-inference soak wrk promote rollback nginx lb-demo chromium model-card backtest
+.PHONY: help venv model train serve test lint bento image sbom lock drift drift-demo bench bench-inference soak wrk promote rollback nginx lb-demo chromium model-card backtest bench-reasons
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -106,6 +106,10 @@ wrk:  # the HTTP load generator, from Debian's packages
 
 bench: model wrk  ## HTTP benchmark vs a FastAPI baseline into benchmarks/results (BENCH_SECONDS=10)
 	$(BIN)/python -m benchmarks.http_bench
+	$(BIN)/python -m benchmarks.reasons_bench
+
+bench-reasons: model wrk  ## what reason codes cost (part of make bench): benchmarks/results/reasons.md
+	$(BIN)/python -m benchmarks.reasons_bench
 
 # OUT defaults to build/drift for drift; the other reports get their own folder.
 report_out = $(if $(filter command line environment,$(origin OUT)),$(OUT),build/$(1))

@@ -20,7 +20,7 @@ import numpy as np
 
 from riskserve import psi
 from riskserve.backends import BACKENDS, Backend
-from riskserve.reasons import Explainer, ExplainerError, load_explainer
+from riskserve.reasons import Explainer, load_explainer
 from riskserve.spec import ModelSpec, SpecError, load_spec
 
 SPEC_FILE = "spec.yaml"
@@ -179,15 +179,6 @@ def load_model(
         reference = read_reference(folder, spec)
         expected = np.load(folder / REFERENCE_PROBABILITIES_FILE)
         parity = float(np.max(np.abs(served.predict_proba(reference) - expected)))
-        explainer, explanations = (
-            load_explainer(folder, spec, reference, expected)
-            if explain and spec.task == "binary"
-            else (None, None)
-        )
-    except ExplainerError as exc:
-        raise ModelUnavailable(
-            f"model {name}: reason codes fail their startup check ({exc}); retrain it"
-        ) from None
     except SpecError as exc:
         problems = str(exc).replace("\n", "; ")
         raise ModelUnavailable(f"model {name}: unusable {SPEC_FILE} ({problems}); {TRAIN_HINT}") from None
@@ -201,6 +192,14 @@ def load_model(
             f"model {name}: the {backend} backend differs from the training pipeline by "
             f"{parity:.3g} on the reference sample (tolerance {tolerance:g}); retrain it"
         )
+    explainer, explanations = None, None
+    if explain and spec.task == "binary":
+        try:
+            explainer, explanations = load_explainer(folder, spec, reference, expected)
+        except (OSError, ValueError, KeyError) as exc:  # ExplainerError is a ValueError
+            raise ModelUnavailable(
+                f"model {name}: reason codes fail their startup check ({exc}); retrain it"
+            ) from None
     info = {
         "tag": name,
         "created_at": stored.info.creation_time.isoformat(),

@@ -152,9 +152,9 @@ def backtest(
     }
     alerts = []
     floor = training["roc_auc"] - limits.max_auc_drop
-    if overall["roc_auc"] is None or overall["roc_auc"] < floor:
+    if overall["roc_auc"] < floor:  # run() scores only samples with both outcomes
         alerts.append(
-            f"ROC AUC {overall['roc_auc']} is below {floor:.4f} (the card's "
+            f"ROC AUC {overall['roc_auc']:.4f} is below {floor:.4f} (the card's "
             f"{training['roc_auc']:.4f} - {limits.max_auc_drop})"
         )
     if overall["calibration_error"] > limits.max_calibration_error:

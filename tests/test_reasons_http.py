@@ -90,6 +90,15 @@ def test_low_risk_applicant_gets_no_reasons_and_batches_carry_them(server, train
     assert [line["decision"]["reasons"] for line in lines] == [r["reasons"] for r in results]
 
 
+def test_runner_layout_gives_the_same_reasons(server, runner_server, trained_model):
+    risky = riskiest(trained_model, CREDIT, 2)
+    answers = [
+        post(srv, "/predict_batch", json={"records": risky}).json()["results"]
+        for srv in (server, runner_server)
+    ]
+    assert answers[0] == answers[1] and all(r["reasons"] for r in answers[0])
+
+
 def test_openapi_documents_the_reasons(server):
     docs = httpx.get(f"{server.url}/docs.json").text
     assert '"reasons"' in docs and "TreeSHAP contribution in log-odds" in docs

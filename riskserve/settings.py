@@ -60,6 +60,13 @@ class RateLimit(_Strict):
     burst: PositiveInt
 
 
+class Backtest(_Strict):
+    """When `make backtest` alerts (exit 1) on outcomes joined to the audit log."""
+
+    max_auc_drop: float = Field(gt=0, lt=1)
+    max_calibration_error: float = Field(gt=0, lt=1)
+
+
 class Security(_Strict):
     """API keys and what stays open without one."""
 
@@ -72,7 +79,7 @@ class Security(_Strict):
         """Paths served without a key."""
         paths = {"/livez", "/readyz", "/healthz"}
         if not self.protect_docs:
-            paths |= {"/", "/docs.json", "/schema.json"}
+            paths |= {"/", "/docs.json", "/schema.json", "/model_card"}
         if not self.protect_metrics:
             paths.add("/metrics")
         return paths
@@ -105,6 +112,10 @@ class Settings(_Strict):
     layout: Literal["inprocess", "runner"]
     # Per model name, cut-offs that replace the spec's (see riskserve.decisions).
     cutoffs: dict[str, dict[str, float]]
+    # Reason codes on binary models' answers: on every decision but the best band
+    # ("adverse"), on every one ("always"), or off ("never").
+    reasons: Literal["adverse", "always", "never"]
+    max_reasons: PositiveInt
     max_batch_records: PositiveInt
     max_body_bytes: PositiveInt
     batching: Batching
@@ -113,6 +124,7 @@ class Settings(_Strict):
     request_log: Literal["all", "errors"]
     audit: Audit
     live_psi: LivePSI
+    backtest: Backtest
     security: Security
     bentoml: dict[str, dict[str, Any]]
 

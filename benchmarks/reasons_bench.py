@@ -19,6 +19,7 @@ import numpy as np
 from benchmarks.loadgen import run_wrk
 from benchmarks.servers import SERVER_CPU, Server, TreeMonitor, free_port, pinned, serve_argv
 from riskserve.decisions import Policy
+from riskserve.scores import score_rows
 from riskserve.files import write_atomically
 from riskserve.settings import PROJECT_ROOT, load_settings, write_derived_config
 
@@ -39,7 +40,8 @@ def adverse_records(tag: str) -> list[dict[str, Any]]:
     spec = read_spec(folder)
     rows = reference_rows(folder, spec, "servable")
     policy = Policy(spec)
-    _, labels, scored = policy.decide(OnnxBackend(folder).predict_proba(rows))
+    scores = score_rows(policy, OnnxBackend(folder).predict_proba(rows))
+    labels, scored = scores.labels, scores.scored
     columns = {n: spec.decode(n, rows[:, j]) for j, n in enumerate(spec.feature_names)}
 
     def value(name: str, v: Any) -> Any:

@@ -13,6 +13,7 @@ import pytest
 
 from monitoring.backtest import main
 from riskserve.decisions import Policy
+from riskserve.scores import score_rows
 from riskserve.model_entry import REFERENCE_PROBABILITIES_FILE
 from riskserve.settings import PROJECT_ROOT
 from tests.cases import CREDIT
@@ -25,7 +26,7 @@ def audit(trained_model, tmp_path_factory):
     """3,000 audited decisions of the credit model over three months, and their
     probabilities (the model's own, for the reference sample)."""
     p = np.load(Path(trained_model.path) / REFERENCE_PROBABILITIES_FILE)[:3000, 1]
-    _, labels, _ = Policy(CREDIT).decide(np.column_stack([1 - p, p]))
+    labels = score_rows(Policy(CREDIT), np.column_stack([1 - p, p])).labels
     folder = tmp_path_factory.mktemp("audit") / "audit"
     folder.mkdir()
     lines = [

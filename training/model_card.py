@@ -24,6 +24,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, roc_auc_
 
 from monitoring.report import CSS, png, templates
 from riskserve.decisions import Policy
+from riskserve.scores import score_rows
 from riskserve.model_entry import MODEL_CARD_HTML, MODEL_CARD_JSON, MODEL_CARD_MD, drift_profile
 from riskserve.reasons import Explainer, reason_code, reason_text
 from riskserve.spec import ModelSpec
@@ -68,7 +69,7 @@ def _segments(
     spec: ModelSpec, policy: Policy, x: np.ndarray, p: np.ndarray, y: np.ndarray
 ) -> dict[str, list[dict[str, Any]]]:
     """Held-out performance per segment of each feature the spec marks as segmented."""
-    _, labels, _ = policy.decide(np.column_stack([1 - p, p]))
+    labels = score_rows(policy, np.column_stack([1 - p, p])).labels
     best = np.asarray(labels) == policy.best
     table = {}
     for j, f in enumerate(spec.features):
@@ -100,7 +101,7 @@ def _reason_table(
     spec: ModelSpec, policy: Policy, explainer: Explainer, x: np.ndarray, p: np.ndarray
 ) -> list[dict[str, Any]]:
     """Per feature: how often it is the first reason of a held-out adverse decision."""
-    _, labels, _ = policy.decide(np.column_stack([1 - p, p]))
+    labels = score_rows(policy, np.column_stack([1 - p, p])).labels
     adverse = x[np.asarray(labels) != policy.best]
     phi = explainer.contributions(adverse) if len(adverse) else np.zeros((0, len(spec.features)))
     first = np.argmax(phi, axis=1)

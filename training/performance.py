@@ -14,6 +14,7 @@ from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score, roc_curve
 
 from riskserve import psi
 from riskserve.decisions import Policy
+from riskserve.scores import score_rows
 
 
 def decile_edges(probabilities: np.ndarray) -> list[float]:
@@ -83,7 +84,7 @@ def binary_figures(
     decision labels as given (default: the policy's)."""
     edges = decile_edges(probabilities) if edges is None else edges
     if labels is None:
-        _, labels, _ = policy.decide(np.column_stack([1 - probabilities, probabilities]))
+        labels = score_rows(policy, np.column_stack([1 - probabilities, probabilities])).labels
     both = len(np.unique(outcomes)) == 2
     auc = float(roc_auc_score(outcomes, probabilities)) if both else None
     deciles = calibration(probabilities, outcomes, edges)

@@ -10,7 +10,7 @@ export BENTOML_DO_NOT_TRACK := true
 .DEFAULT_GOAL := help
 # Security lint: no medium or high finding may stand without an inline justification.
 BANDIT_PATHS := service.py riskserve training monitoring benchmarks deploy
-.PHONY: help venv model train serve test lint score spark score-spark bento image sbom lock drift drift-demo compare bench bench-inference bench-batch soak wrk promote rollback nginx lb-demo
+.PHONY: help venv model train serve test lint score spark score-spark bento image sbom lock drift drift-demo compare bench bench-inference bench-batch bench-reasons soak wrk promote rollback nginx chromium lb-demo model-card backtest
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ spec: venv  ## draft a spec from DATA=<file> TARGET=<column> NAME=<name> OUT=<sp
 serve: model  ## serve on 127.0.0.1:$(PORT) (MODEL=<name> for another model)
 	$(BIN)/bentoml serve service:RiskAPI --host 127.0.0.1 --port $(PORT)
 
-test: venv nginx spark  ## run the whole test suite (slow end-to-end tests included)
+test: venv nginx chromium spark  ## run the whole test suite (slow end-to-end tests included)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/bandit --quiet --recursive --severity-level medium $(BANDIT_PATHS)
@@ -148,6 +148,24 @@ $(MLSERVER_VENV)/.installed: requirements/mlserver.txt
 bench: model wrk $(MLSERVER_VENV)/.installed  ## HTTP benchmark vs tutorial FastAPI, tuned MLServer and the ASGI floor, plus fraud_model, into benchmarks/results (BENCH_SECONDS=10)
 	$(BIN)/python -m training --model fraud_model --if-missing
 	$(BIN)/python -m benchmarks.http_bench
+	$(BIN)/python -m benchmarks.reasons_bench
+
+bench-reasons: model wrk  ## what reason codes cost (part of make bench): benchmarks/results/reasons.md
+	$(BIN)/python -m benchmarks.reasons_bench
+
+# OUT defaults to build/drift for drift; the other reports get their own folder.
+report_out = $(if $(filter command line environment,$(origin OUT)),$(OUT),build/$(1))
+
+model-card: venv  ## write the model card of MODEL=<name or tag> (default: the served one) into OUT=<dir>
+	$(BIN)/python -m training.model_card $(if $(MODEL),--model "$(MODEL)") --out "$(call report_out,model-card)"
+
+# OUTCOMES: .csv/.parquet of request_id, outcome[, observed_at]; AUDIT: the audit folder
+# (default: the service's log_dir). Like drift, the command's own status (0 no alert,
+# 1 alert, 2 bad input, 3 failure) is printed when it is not 0; make itself exits 2.
+backtest: venv  ## outcomes vs decisions and the model card: OUTCOMES=<file> [AUDIT=<dir>] OUT=<dir>
+	@$(BIN)/python -m monitoring.backtest --outcomes "$(OUTCOMES)" $(if $(AUDIT),--audit "$(AUDIT)") \
+	  $(if $(MODEL),--model-tag "$(MODEL)") --out "$(call report_out,backtest)"; \
+	  status=$$?; test $$status -eq 0 || { echo "monitoring.backtest exit status $$status" >&2; exit $$status; }
 
 promote: venv  ## serve TAG=<name:version> (no TAG: the challenger) from the next restart
 	$(BIN)/python -m training.promote $(TAG)
@@ -157,6 +175,9 @@ rollback: venv  ## back to the previous champion from the next restart
 
 nginx:  # the load balancer of lb-demo and its test, from Debian's packages
 	@command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx; }
+
+chromium:  # the headless browser the model-card test renders with, from Debian's packages
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 lb-demo: model nginx  ## two replicas behind nginx on 127.0.0.1:$(PORT)
 	$(BIN)/python -m deploy.lb_demo

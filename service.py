@@ -29,7 +29,15 @@ from riskserve.http_layer import ScorerSlot, ScoringHTTP
 from riskserve.inference_protocol import OpenInference
 from riskserve.live_metrics import CHALLENGER, CHAMPION, LiveMetrics
 from riskserve.logs import configure_logging
-from riskserve.model_entry import declare_model, load_or_explain, read_drift_reference, read_spec
+from riskserve.model_entry import (
+    MODEL_CARD_HTML,
+    declare_model,
+    checked_explainer,
+    load_or_explain,
+    read_drift_reference,
+    read_spec,
+)
+from riskserve.reasons import Explainer
 from riskserve.runtime import tune_gc
 from riskserve.scoring import LocalModel, ModelSource, RunnerModel, Scorer
 from riskserve.settings import load_settings
@@ -56,7 +64,8 @@ def _contract() -> tuple[Any, Policy | None, Contract, str]:
         policy = Policy(spec, settings.cutoffs.get(spec.name))
     except PolicyError as exc:
         problem, policy = f"configuration: {exc}", Policy(spec)
-    return spec, policy, Contract.build(spec, policy, settings.max_batch_records), problem
+    contract = Contract.build(spec, policy, settings.max_batch_records, settings.reasons)
+    return spec, policy, contract, problem
 
 
 SPEC, POLICY, CONTRACT, SPEC_PROBLEM = _contract()
@@ -122,11 +131,21 @@ class RiskAPI:
             scoring.problem = self.problem
             return
         source: ModelSource
+        explainer: Explainer | None = None
         if settings.layout == "runner":
             source = RunnerModel(self.runner)
+            explain = settings.reasons != "never" and SPEC.task == "binary"
+            try:
+                explainer = checked_explainer(Path(self.model.path), SPEC)[0] if explain else None
+            except (OSError, ValueError, KeyError) as exc:  # ExplainerError is a ValueError
+                self.problem = f"reason codes fail their startup check ({exc}); retrain it"
+                logger.error("riskserve not ready: %s", self.problem)
+                scoring.problem = self.problem
+                return
         else:
             loaded, self.problem = load_or_explain(self.model, settings)
             source = LocalModel(loaded, self.problem)
+            explainer = loaded.explainer if loaded else None
         try:
             audit = AuditLog(settings.audit_dir, SPEC, settings.audit.max_bytes, POLICY.cutoffs)
         except AuditUnavailable as exc:
@@ -162,7 +181,10 @@ class RiskAPI:
                 logger.error("riskserve not ready: %s", self.problem)
                 scoring.problem = self.problem
                 return
-        scoring.scorer = Scorer(SPEC, POLICY, settings, source, audit, metrics, challenger)
+        scoring.scorer = Scorer(
+            SPEC, POLICY, settings, source, audit, metrics, challenger, explainer
+        )
+        scoring.model_card = Path(self.model.path) / MODEL_CARD_HTML
         scoring.contract = CONTRACT
         scoring.protocol = OpenInference(
             SPEC, CONTRACT, settings.max_batch_records, str(self.model.tag)

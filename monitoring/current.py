@@ -89,7 +89,7 @@ def load_current(path: Path, spec: ModelSpec, window: Window) -> Current:
     elif window:
         raise BadInput("--since/--until apply only to an audit-log directory")
     else:
-        frame, source = _read_table(path), str(path)
+        frame, source = read_table(path), str(path)
         columns = [f.source_column for f in spec.features]
     if frame.empty:
         within = f" {window.describe()}" if window else ""
@@ -104,7 +104,7 @@ def load_current(path: Path, spec: ModelSpec, window: Window) -> Current:
     return Current(frame, source, [], servable_only=path.is_dir())
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path) -> pd.DataFrame:
     """A CSV or Parquet file, by extension."""
     suffix = path.suffix.lower()
     try:

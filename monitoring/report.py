@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -154,6 +155,21 @@ def _plot(
     handles = [Patch(color=REFERENCE_COLOR), Patch(color=CURRENT_COLOR)]
     fig.legend(handles, ["reference", "current"], loc="upper right", ncols=2, frameon=False)
     return png(fig)
+
+
+def templates(folder: Path) -> jinja2.Environment:
+    """Jinja2 templates in `folder` for HTML (autoescaped) and Markdown reports, with the
+    `num` (significant digits, n/a for None) and `pct` filters."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = lambda v, digits=4: "n/a" if v is None else f"{v:.{digits}g}"
+    env.filters["pct"] = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"
+    return env
 
 
 def png(fig: Figure) -> str:

@@ -29,6 +29,7 @@ import numpy as np
 from riskserve.decisions import Policy
 from riskserve.live_metrics import CHALLENGER, LiveMetrics
 from riskserve.model_entry import LoadedModel, ModelUnavailable, load_model
+from riskserve.reasons import Explainer
 from riskserve.scores import Scores, score_rows
 from riskserve.settings import Settings
 from riskserve.spec import ModelSpec
@@ -106,6 +107,11 @@ class Challenger:
         """The challenger's concrete store tag (the configured one until it loads)."""
         return self.loaded.tag if self.loaded else self.config.model_tag
 
+    @property
+    def explainer(self) -> Explainer | None:
+        """Its own reason-code explainer (loaded and checked like the champion's)."""
+        return self.loaded.explainer if self.loaded else None
+
     def route(self, key: str) -> str | None:
         """The mode ("shadow" or "split") if this key goes to the challenger, else None."""
         if self.problem or bucket(key.encode(), self._salt) >= self._below:
@@ -157,6 +163,7 @@ class Challenger:
             "state": "off" if self.problem else "on",
             "problem": self.problem or None,
             "parity": self.loaded.info["parity"] if self.loaded else None,
+            "explanations": self.loaded.info.get("explanations") if self.loaded else None,
         }
 
 
@@ -171,7 +178,9 @@ def open_challenger(
     assert settings.challenger is not None
     tag = settings.challenger.model_tag
     try:
-        loaded = load_model(stored, tag, settings.backend, settings.parity_tolerance)
+        loaded = load_model(
+            stored, tag, settings.backend, settings.parity_tolerance, settings.reasons != "never"
+        )
     except ModelUnavailable as exc:
         return Challenger(settings, None, metrics, str(exc))
     mismatch = family_mismatch(champion, loaded.spec)

@@ -125,7 +125,20 @@ def validation_error_body(exc: ValidationError) -> dict[str, Any]:
     }
 
 
-def _response_models(spec: ModelSpec, policy: Policy) -> type[BaseModel]:
+class Reason(BaseModel):
+    """A feature that pushed this record toward the adverse outcome."""
+
+    feature: str = Field(description="The feature (request field).")
+    code: str = Field(description="Stable code of the reason (one per feature).")
+    text: str = Field(description="Adverse-action reason text from the model's spec.")
+    contribution: float = Field(
+        gt=0,
+        description="TreeSHAP contribution in log-odds (one-hot columns summed); with "
+        "the model's expected value, all features' contributions sum to its log-odds.",
+    )
+
+
+def _response_models(spec: ModelSpec, policy: Policy, reasons: str) -> type[BaseModel]:
     """The answer for one record, named and typed as the spec says."""
     label: Any = Literal[policy.labels]  # type: ignore[valid-type]
     fields: dict[str, Any] = {}
@@ -144,6 +157,18 @@ def _response_models(spec: ModelSpec, policy: Policy) -> type[BaseModel]:
             ge=0, le=1, description=f"Probability that {spec.target} is {spec.positive_label}."
         ))
         fields[policy.field] = (label, Field(description=policy.explain()))
+        if reasons != "never":
+            when = (
+                "every decision" if reasons == "always" else f"decisions other than {policy.best}"
+            )
+            fields["reasons"] = (
+                list[Reason],
+                Field(
+                    description=f"On {when}: up to the configured number of features that "
+                    f"pushed this record toward {spec.positive_label}, strongest first "
+                    "(empty otherwise)."
+                ),
+            )
     return create_model("Score", __doc__="The model's decision on one record.", **fields)
 
 
@@ -158,10 +183,12 @@ class Contract:
     batch_prediction: type[BaseModel]
 
     @classmethod
-    def build(cls, spec: ModelSpec, policy: Policy, max_records: int) -> Contract:
-        """Every model of the contract, built once per process."""
+    def build(
+        cls, spec: ModelSpec, policy: Policy, max_records: int, reasons: str = "never"
+    ) -> Contract:
+        """Every model of the contract, built once per process (`reasons`: the mode)."""
         record = record_model(spec)
-        score = _response_models(spec, policy)
+        score = _response_models(spec, policy, reasons)
         return cls(
             record=record,
             batch=create_model(

@@ -3,11 +3,11 @@
 BentoML's per-request pipeline (routing, request context, IO descriptors, thread
 hand-offs) costs more than scoring a record with ONNX Runtime. This middleware answers
 `POST /predict`, `/predict_batch` and `/model_info` itself, in every layout, with the
-contract's validator and the one `Scorer`; BentoML's typed methods declare those routes
-(OpenAPI, clients) and serve everything else. It also answers the Open Inference
-Protocol's `/v2` routes (riskserve.inference_protocol), which BentoML cannot declare (GET
-routes, path parameters), and adds them to BentoML's OpenAPI document. For every
-request it assigns
+contract's validator and the one `Scorer`, and `GET /model_card` (the served model's
+card from its store entry); BentoML's typed methods declare those routes (OpenAPI,
+clients) and serve everything else. It also answers the Open Inference Protocol's `/v2`
+routes (riskserve.inference_protocol), which BentoML cannot declare (GET routes, path
+parameters), and adds them to BentoML's OpenAPI document. For every request it assigns
 the request id (taken from `X-Request-ID` when well-formed), returns it in the response
 headers, puts it in `scope["state"]` for the BentoML methods, and writes one JSON log line.
 """
@@ -19,6 +19,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -44,6 +45,7 @@ logger = logging.getLogger("riskserve.http")
 ASGIApp = Callable[..., Awaitable[None]]
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 _JSON = b"application/json"
+_HTML = b"text/html; charset=utf-8"
 # A route's answer: body, records scored (scoring routes) and the model tag (logged).
 Answer = tuple[dict[str, Any], int | None, str | None]
 
@@ -54,6 +56,7 @@ class ScorerSlot:
     scorer: Scorer | None = None
     contract: Contract | None = None
     protocol: OpenInference | None = None
+    model_card: Path | None = None  # the served entry's HTML model card
     problem = ""  # why there is no scorer, when the service cannot serve
 
 
@@ -102,6 +105,10 @@ class ScoringHTTP:
             self._log(scope, refused.status, started)
             body = orjson.dumps(error_body(refused.body) if protocol else refused.body)
             return await _respond(send, refused.status, body, request_id, refused.headers)
+        if scope["path"] == "/model_card" and scope["method"] == "GET":
+            status, body, kind = self._model_card()
+            self._log(scope, status, started)
+            return await _respond(send, status, body, request_id, content_type=kind)
         if route is not None:
             status, payload, records, tag = await self._answer(
                 scope, self._protocol(route, scope, receive, started)
@@ -146,6 +153,17 @@ class ScoringHTTP:
                 "latency_ms": round((time.perf_counter() - started) * 1000, 3),
             },
         )
+
+    def _model_card(self) -> tuple[int, bytes, bytes]:
+        """The served model's HTML card, or a JSON 503 saying why there is none."""
+        card = self.slot.model_card
+        if self.slot.scorer is None or card is None:
+            detail = self.slot.problem or "service starting; retry shortly"
+        elif not card.exists():
+            detail = f"{card.name} is missing from the model entry; retrain the model"
+        else:
+            return 200, card.read_bytes(), _HTML
+        return 503, orjson.dumps({"error": "model card unavailable", "detail": detail}), _JSON
 
     async def _pass_through(
         self, scope: Any, receive: Any, send: Any, request_id: bytes, started: float
@@ -305,14 +323,19 @@ async def _read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
 
 
 async def _respond(
-    send: Any, status: int, body: bytes, request_id: bytes, headers: dict[str, str] | None = None
+    send: Any,
+    status: int,
+    body: bytes,
+    request_id: bytes,
+    headers: dict[str, str] | None = None,
+    content_type: bytes = _JSON,
 ) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", _JSON),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-request-id", request_id),
                 *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),

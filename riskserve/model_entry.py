@@ -2,7 +2,8 @@
 
 Training writes one BentoML model-store entry per version holding the fitted pipeline,
 the ONNX graph, the model's spec (the contract serving reads), a reference sample of the
-training features and the report of data rows rejected at training time.
+training features, the report of data rows rejected at training time, the reason-code
+explainer (`explainer.npz`) and the model card (`model_card.{html,md,json}`).
 Loading never raises a traceback at the operator: every failure becomes a
 `ModelUnavailable` with one line saying what is wrong and what to do.
 """
@@ -19,6 +20,7 @@ import numpy as np
 
 from riskserve import psi
 from riskserve.backends import BACKENDS, Backend
+from riskserve.reasons import Explainer, load_explainer
 from riskserve.spec import ModelSpec, SpecError, load_spec
 
 SPEC_FILE = "spec.yaml"
@@ -32,6 +34,11 @@ DRIFT_REFERENCE_FILE = "drift_reference.json"
 # bound and rule holds); the service only ever sees those, so live traffic and the
 # audit log are compared with them.
 POPULATIONS = ("training", "servable")
+# The model card, written at training time (training/model_card.py); /model_card serves
+# the HTML page.
+MODEL_CARD_HTML = "model_card.html"
+MODEL_CARD_MD = "model_card.md"
+MODEL_CARD_JSON = "model_card.json"
 TRAIN_HINT = "train it with `make train SPEC=<spec.yaml>` (or `python -m training`)"
 
 
@@ -47,6 +54,8 @@ class LoadedModel:
     spec: ModelSpec
     backend: Backend
     info: dict[str, Any]
+    # Reason codes (binary models, unless configuration's `reasons` is `never`).
+    explainer: Explainer | None = None
 
 
 def write_reference(folder: Path, spec: ModelSpec, features: np.ndarray) -> None:
@@ -183,13 +192,31 @@ def open_entry(
     return spec, served, parity, len(reference)
 
 
-def load_model(stored: Any, tag: str, backend: str, tolerance: float) -> LoadedModel:
+def checked_explainer(folder: Path, spec: ModelSpec) -> tuple[Explainer, dict[str, Any]]:
+    """A binary model's reason-code explainer and its additivity check on the stored
+    reference sample (`riskserve.reasons`)."""
+    reference = read_reference(folder, spec)
+    expected = np.load(folder / REFERENCE_PROBABILITIES_FILE)
+    return load_explainer(folder, spec, reference, expected)
+
+
+def load_model(
+    stored: Any, tag: str, backend: str, tolerance: float, explain: bool = True
+) -> LoadedModel:
     """Load a store entry (`bentoml.models.Model`, or None if absent) and verify it
-    (`open_entry`)."""
+    (`open_entry`); with `explain`, a binary model's explainer too (`checked_explainer`)."""
     if stored is None:
         raise ModelUnavailable(f"model {tag} is not in the model store; {TRAIN_HINT}")
     name = str(stored.tag)
     spec, served, parity, rows = open_entry(Path(stored.path), name, backend, tolerance)
+    explainer, explanations = None, None
+    if explain and spec.task == "binary":
+        try:
+            explainer, explanations = checked_explainer(Path(stored.path), spec)
+        except (OSError, ValueError, KeyError) as exc:  # ExplainerError is a ValueError
+            raise ModelUnavailable(
+                f"model {name}: reason codes fail their startup check ({exc}); retrain it"
+            ) from None
     info = {
         "tag": name,
         "created_at": stored.info.creation_time.isoformat(),
@@ -198,14 +225,22 @@ def load_model(stored: Any, tag: str, backend: str, tolerance: float) -> LoadedM
         "metadata": dict(stored.info.metadata),
         "spec": spec.to_json(),
     }
-    return LoadedModel(tag=name, spec=spec, backend=served, info=info)
+    if explanations is not None:
+        info["explanations"] = explanations
+    return LoadedModel(tag=name, spec=spec, backend=served, info=info, explainer=explainer)
 
 
 def load_or_explain(stored: Any, settings: Any) -> tuple[LoadedModel | None, str]:
     """`load_model` for a serving process: the model, or None and the logged reason."""
     logger = logging.getLogger("riskserve")
     try:
-        loaded = load_model(stored, settings.model_tag, settings.backend, settings.parity_tolerance)
+        loaded = load_model(
+            stored,
+            settings.model_tag,
+            settings.backend,
+            settings.parity_tolerance,
+            settings.reasons != "never",
+        )
     except ModelUnavailable as exc:
         logger.error("riskserve not ready: %s", exc)
         return None, str(exc)

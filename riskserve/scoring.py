@@ -22,6 +22,7 @@ from riskserve.decisions import Policy
 from riskserve.errors import ErrorResponse
 from riskserve.live_metrics import CHALLENGER, CHAMPION, LiveMetrics
 from riskserve.model_entry import LoadedModel
+from riskserve.reasons import Explainer
 from riskserve.scores import score_rows
 from riskserve.settings import Settings
 from riskserve.spec import ModelSpec
@@ -91,9 +92,11 @@ class Scorer:
         audit: AuditLog,
         metrics: LiveMetrics,
         challenger: Challenger | None = None,
+        explainer: Explainer | None = None,
     ) -> None:
         self.spec, self.policy, self.settings, self.source = spec, policy, settings, source
-        self.audit, self.metrics, self.challenger = audit, metrics, challenger
+        self.audit, self.metrics = audit, metrics
+        self.challenger, self.explainer = challenger, explainer
         # The request header holding the routing key, lower case (None: the request id).
         self.routing_header = challenger.routing_header if challenger else None
 
@@ -143,6 +146,9 @@ class Scorer:
             version, role = challenger.tag, CHALLENGER
         shadow = challenger.score(features) if challenger and route == "shadow" else None
         decisions = scores.answers()
+        explainer = self.explainer if role == CHAMPION else challenger.explainer
+        if explainer is not None:
+            self._explain(explainer, features, decisions, scores.labels)
         latency_ms = (time.perf_counter() - started) * 1000
         self.audit.write(
             request_id=request_id,
@@ -161,3 +167,22 @@ class Scorer:
         if endpoint == "predict":
             return {**decisions[0], "model_version": version}
         return {"results": decisions, "model_version": version, "latency_ms": latency_ms}
+
+    def _explain(
+        self,
+        explainer: Explainer,
+        features: np.ndarray,
+        decisions: list[dict[str, Any]],
+        labels: list[str],
+    ) -> None:
+        """Add each answer's `reasons`: explained where the mode asks, else empty."""
+        if self.settings.reasons == "always":
+            rows = list(range(len(labels)))
+        else:
+            rows = [i for i, label in enumerate(labels) if label != self.policy.best]
+        for decision in decisions:
+            decision["reasons"] = []
+        if rows:
+            explained = explainer.reasons(features[rows], self.settings.max_reasons)
+            for i, reasons in zip(rows, explained, strict=True):
+                decisions[i]["reasons"] = reasons

@@ -60,6 +60,13 @@ class RateLimit(_Strict):
     burst: PositiveInt
 
 
+class Backtest(_Strict):
+    """When `make backtest` alerts (exit 1) on outcomes joined to the audit log."""
+
+    max_auc_drop: float = Field(gt=0, lt=1)
+    max_calibration_error: float = Field(gt=0, lt=1)
+
+
 class Security(_Strict):
     """API keys and what stays open without one."""
 
@@ -73,7 +80,7 @@ class Security(_Strict):
         Protocol's, which Kubernetes and KServe point at)."""
         paths = {"/livez", "/readyz", "/healthz", "/v2/health/live", "/v2/health/ready"}
         if not self.protect_docs:
-            paths |= {"/", "/docs.json", "/schema.json"}
+            paths |= {"/", "/docs.json", "/schema.json", "/model_card"}
         if not self.protect_metrics:
             paths.add("/metrics")
         return paths
@@ -106,6 +113,10 @@ class Settings(_Strict):
     layout: Literal["inprocess", "runner"]
     # Per model name, cut-offs that replace the spec's (see riskserve.decisions).
     cutoffs: dict[str, dict[str, float]]
+    # Reason codes on binary models' answers: on every decision but the best band
+    # ("adverse"), on every one ("always"), or off ("never").
+    reasons: Literal["adverse", "always", "never"]
+    max_reasons: PositiveInt
     max_batch_records: PositiveInt
     max_body_bytes: PositiveInt
     batching: Batching
@@ -114,6 +125,7 @@ class Settings(_Strict):
     request_log: Literal["all", "errors"]
     audit: Audit
     live_psi: LivePSI
+    backtest: Backtest
     security: Security
     bentoml: dict[str, dict[str, Any]]
 

@@ -1,11 +1,11 @@
 """The model contract as data: one YAML spec file per model family.
 
 A spec declares the task and target, each feature (kind, bounds, allowed values,
-description, reason text, sensitivity), cross-field rules, an example record, the
-response's names and the decision policy. Training copies it into every model-store
-entry and serving reads it from the entry it serves, so the request schema, the training
-columns, the ONNX input, decisions and drift all follow one file. Loading validates it
-and reports each problem with the key and the line it is on.
+description, reason text, sensitivity, model-card segments), cross-field rules, an
+example record, the response's names and the decision policy. Training copies it into
+every model-store entry and serving reads it from the entry it serves, so the request
+schema, the training columns, the ONNX input, decisions and drift all follow one file.
+Loading validates it and reports each problem with the key and the line it is on.
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ class Feature(_Strict):
     # The adverse-action reason text when this feature pushes a score towards the adverse
     # outcome (defaults to the description).
     reason: str | None = None
+    # The model card reports performance per segment of this feature: cut points of a
+    # number (`[25, 35, 50, 65]`: age bands), or `[]` for one segment per value.
+    segments: tuple[float, ...] | None = None
 
     @field_validator("name")
     @classmethod
@@ -275,6 +278,11 @@ def _problems(spec: ModelSpec) -> Iterator[tuple[tuple[Any, ...], str]]:
             yield (*where, "gt"), "give one lower bound: ge or gt"
         if f.le is not None and f.lt is not None:
             yield (*where, "lt"), "give one upper bound: le or lt"
+        if f.segments is not None and (
+            bool(f.segments) != numeric or list(f.segments) != sorted(set(f.segments))
+        ):
+            yield (*where, "segments"), "segments: increasing cut points of a number, or " \
+                "[] (one segment per value) for a category or bool"
         if (f.kind == "category") != (f.values is not None):
             yield (*where, "values"), "category features (and only they) list their values"
         elif f.values is not None and (not f.values or len(set(f.values)) != len(f.values)):

@@ -53,7 +53,10 @@ def test_predict_spec_example(server, trained_model):
     response = post(server, "/predict", json=EXAMPLE)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"prediction", "probability_of_default", "risk_category", "model_version"}
+    assert set(body) == {
+        "prediction", "probability_of_default", "risk_category", "reasons", "model_version"
+    }
+    assert body["reasons"] == []  # a Low applicant: reasons only on adverse decisions
     (expected,) = reference_probabilities(trained_model, [EXAMPLE])
     assert body["probability_of_default"] == pytest.approx(expected, abs=1e-4)
     p = body["probability_of_default"]

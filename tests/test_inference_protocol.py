@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from typing import Literal
 
 import numpy as np
 import orjson
 import pytest
-from pydantic import create_model
 
 from riskserve.contract import Contract
 from riskserve.decisions import Policy
@@ -239,23 +236,16 @@ def test_multiclass_probabilities_are_one_row_per_record_in_class_order():
     assert by_name["species"]["data"] == ["virginica"]
 
 
-def test_structured_answer_fields_become_json_text_per_row():
-    """Answer fields beyond numbers and labels (adverse-action reasons, say) are outputs
-    too: BYTES holding each row's value as JSON."""
-    contract = Contract.build(CREDIT, Policy(CREDIT), 10)
-    score = create_model(
-        "Score",
-        __base__=contract.score,
-        reasons=(list[dict[str, str]], ...),
-        flag=(Literal[0, 1], ...),
-    )
-    proto = OpenInference(CREDIT, dataclasses.replace(contract, score=score), 10, "c:1")
-    assert [(o.name, o.datatype) for o in proto.outputs][-2:] == [
-        ("reasons", "BYTES"),
-        ("flag", "INT64"),
-    ]
-    reasons = proto.outputs[-2].tensor([{"reasons": [{"feature": "age"}]}])
-    assert reasons["data"] == ['[{"feature":"age"}]']
+def test_reasons_are_json_text_per_row():
+    """Adverse-action reasons (a list per record, when configured) are an output too:
+    BYTES holding each row's list as JSON; without them there is no such output."""
+    contract = Contract.build(CREDIT, Policy(CREDIT), 10, "adverse")
+    proto = OpenInference(CREDIT, contract, 10, "credit_model:1")
+    assert [(o.name, o.datatype, o.shape) for o in proto.outputs][-1] == ("reasons", "BYTES", [-1])
+    reason = {"feature": "age", "code": "R01", "text": "Age of applicant", "contribution": 0.5}
+    tensor = proto.outputs[-1].tensor([{"reasons": [reason]}, {"reasons": []}])
+    assert [orjson.loads(row) for row in tensor["data"]] == [[reason], []]
+    assert "reasons" not in [o.name for o in protocol(CREDIT).outputs]  # reasons: never
 
 
 def test_error_body_and_headers():

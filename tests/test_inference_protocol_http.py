@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -73,6 +74,7 @@ def test_readiness_and_metadata(server, trained_model):
         {"name": "prediction", "datatype": "INT64", "shape": [-1]},
         {"name": "probability_of_default", "datatype": "FP64", "shape": [-1]},
         {"name": "risk_category", "datatype": "BYTES", "shape": [-1]},
+        {"name": "reasons", "datatype": "BYTES", "shape": [-1]},  # reasons: adverse
     ]
 
 
@@ -90,6 +92,9 @@ def test_credit_scores_equal_predict(server, trained_model):
     assert result.as_numpy("prediction").tolist() == [r["prediction"] for r in expected]
     categories = result.as_numpy("risk_category").tolist()
     assert categories == [r["risk_category"] for r in expected]
+    reasons = [json.loads(v) for v in result.as_numpy("reasons").tolist()]
+    assert reasons == [r["reasons"] for r in expected]
+    assert any(reasons) and not all(reasons)  # explained where the decision is not Low
     single = httpx.post(f"{server.url}/predict", json=records[0]).json()
     assert single["probability_of_default"] == got[0]
 

@@ -43,7 +43,7 @@ def test_fraud_decisions_follow_the_risk(fraud_server, fraud_model):
     risky = post(fraud_server, "/predict", json=NIGHT_ONLINE)
     assert risky.status_code == 200, risky.text
     body = risky.json()
-    assert set(body) == {"fraud_probability", "decision", "model_version"}
+    assert set(body) == {"fraud_probability", "decision", "reasons", "model_version"}
     assert body["decision"] in {"decline", "review"}
     assert body["model_version"] == str(fraud_model.tag)
     safe = post(fraud_server, "/predict", json=NOON_GROCERY).json()
@@ -92,7 +92,7 @@ def test_fraud_audit_lines_keep_categories_and_cutoffs(fraud_server):
 
 def test_iris_answers_every_class_and_the_label(iris_server, iris_model):
     body = post(iris_server, "/predict", json=IRIS.example).json()
-    assert set(body) == {"species", "probabilities", "model_version"}
+    assert set(body) == {"species", "probabilities", "model_version"}  # no reasons: multiclass
     assert body["species"] == "setosa"
     assert set(body["probabilities"]) == {"setosa", "versicolor", "virginica"}
     assert sum(body["probabilities"].values()) == pytest.approx(1)

@@ -1,4 +1,5 @@
-"""The training run: data -> checks -> fit -> evaluate -> ONNX -> parity gate -> store."""
+"""The training run: data -> checks -> fit -> evaluate -> ONNX -> parity gate ->
+explainer -> store, with the model card."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import bentoml
 import joblib
+import numpy as np
 
 from riskserve.backends import ONNX_FILE, PIPELINE_FILE, OnnxBackend, SklearnBackend, max_abs_diff
 from riskserve.decisions import Policy
@@ -21,14 +23,17 @@ from riskserve.model_entry import (
     write_reference,
     write_reference_probabilities,
 )
+from riskserve.reasons import EXPLAINER_FILE, Explainer
 from riskserve.spec import ModelSpec
 from training.data import data_hash, prepare, source_frame, split
 from training.errors import ParityError
 from training.evaluate import evaluate
+from training.explain import write_explainer
+from training.model_card import card_facts, write_card
 from training.pipeline import build_pipeline, export_onnx
 
 VERSIONED_LIBRARIES = (
-    "bentoml", "numpy", "onnx", "onnxruntime", "pandas", "scikit-learn", "skl2onnx"
+    "bentoml", "numpy", "onnx", "onnxruntime", "pandas", "scikit-learn", "shap", "skl2onnx"
 )
 
 
@@ -55,7 +60,9 @@ def train(
     pipeline = build_pipeline(spec).fit(x_train, y_train)
     step("fitted " + " -> ".join(type(s).__name__ for _, s in pipeline.steps))
 
-    metrics = evaluate(pipeline.predict_proba(x_test), y_test, Policy(spec))
+    policy = Policy(spec)
+    p_test = pipeline.predict_proba(x_test)
+    metrics = evaluate(p_test, y_test, policy)
     step(f"test ROC AUC {metrics['roc_auc']:.4f}, accuracy {metrics['accuracy']:.4f}")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,6 +80,15 @@ def train(
             raise ParityError(
                 f"ONNX parity gate failed: max |dp| = {parity:.3g} > {tolerance:g} "
                 f"over {len(x_test)} test rows"
+            )
+        explainer = explanations = None
+        if spec.task == "binary":
+            explanations = write_explainer(staging, spec, pipeline, x_train)
+            with np.load(staging / EXPLAINER_FILE) as arrays:
+                explainer = Explainer(spec, dict(arrays))
+            step(
+                f"stored the TreeSHAP explainer; additivity error "
+                f"{explanations['additivity_max_abs_error']:.2g} on {explanations['rows']} rows"
             )
 
         metadata = {
@@ -95,10 +111,16 @@ def train(
                 lib: importlib.metadata.version(lib) for lib in VERSIONED_LIBRARIES
             },
         }
+        if explanations is not None:
+            metadata["explanations"] = explanations
         labels = {"model": spec.name, "task": spec.task}
         with bentoml.models.create(spec.name, labels=labels, metadata=metadata) as entry:
             for item in staging.iterdir():
                 shutil.copy2(item, entry.path_of(item.name))
+            facts = card_facts(
+                spec, policy, metadata, str(entry.tag), x_train, x_test, p_test, y_test, explainer
+            )
+            write_card(Path(entry.path), facts, p_test, y_test)
     # The object `create` returned points at its deleted staging folder: re-read it.
     stored = bentoml.models.get(entry.tag)
     step(f"saved {stored.tag} at {stored.path}")

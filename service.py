@@ -31,8 +31,8 @@ from riskserve.live_metrics import CHALLENGER, CHAMPION, LiveMetrics
 from riskserve.logs import configure_logging
 from riskserve.model_entry import (
     MODEL_CARD_HTML,
-    declare_model,
     checked_explainer,
+    declare_model,
     load_or_explain,
     read_drift_reference,
     read_spec,

@@ -25,8 +25,8 @@ from pydantic import BaseModel, Field
 from riskserve.backends import PIPELINE_FILE
 from riskserve.contract import record_model
 from riskserve.decisions import Policy
-from riskserve.scores import score_rows
 from riskserve.model_entry import read_spec
+from riskserve.scores import score_rows
 from riskserve.settings import load_settings
 from riskserve.spec import ModelSpec
 

@@ -19,8 +19,8 @@ import numpy as np
 from benchmarks.loadgen import run_wrk
 from benchmarks.servers import SERVER_CPU, Server, TreeMonitor, free_port, pinned, serve_argv
 from riskserve.decisions import Policy
-from riskserve.scores import score_rows
 from riskserve.files import write_atomically
+from riskserve.scores import score_rows
 from riskserve.settings import PROJECT_ROOT, load_settings, write_derived_config
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results"

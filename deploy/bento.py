@@ -25,8 +25,11 @@ from training.promote import PromotionError, resolve, set_model_tag
 def stage(folder: Path, tag: str) -> None:
     """Copy what bentofile.yaml packs (and the files it names) into `folder`."""
     bentofile = yaml.safe_load((PROJECT_ROOT / "bentofile.yaml").read_text())
-    names = {"bentofile.yaml", bentofile["python"]["requirements_txt"],
-             bentofile["docker"]["setup_script"]}
+    names = {
+        "bentofile.yaml",
+        bentofile["python"]["requirements_txt"],
+        bentofile["docker"]["setup_script"],
+    }
     for pattern in bentofile["include"]:
         names.update(str(p.relative_to(PROJECT_ROOT)) for p in PROJECT_ROOT.glob(pattern))
     for name in sorted(names):
@@ -46,8 +49,14 @@ def main() -> int:
         stage(Path(tmp), tag)
         # The staged configuration is the one packed and served: no override from here.
         env = {k: v for k, v in os.environ.items() if k not in (MODEL_ENV, CONFIG_ENV)}
-        built = subprocess.run([BENTOML, "build", "--output", "tag", "."], cwd=tmp, env=env,
-                               capture_output=True, text=True, check=False)
+        built = subprocess.run(
+            [BENTOML, "build", "--output", "tag", "."],
+            cwd=tmp,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if built.returncode != 0:
         print(built.stdout + built.stderr, file=sys.stderr)
         return built.returncode

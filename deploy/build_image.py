@@ -94,31 +94,57 @@ def make_base(name: str) -> None:
     log(f"{name} cannot be pulled: making it with debootstrap ({suite})")
     with tempfile.TemporaryDirectory(prefix="riskserve-base-") as tmp:
         rootfs = Path(tmp, "rootfs")
-        run("debootstrap", "--variant=minbase", "--include=python3,python3-pip,ca-certificates",
-            suite, str(rootfs), DEBIAN_MIRROR, stdout=subprocess.DEVNULL)
+        run(
+            "debootstrap",
+            "--variant=minbase",
+            "--include=python3,python3-pip,ca-certificates",
+            suite,
+            str(rootfs),
+            DEBIAN_MIRROR,
+            stdout=subprocess.DEVNULL,
+        )
         # python:<v>-slim lets pip install into the system Python and calls it `python`.
         for marker in rootfs.glob("usr/lib/python3*/EXTERNALLY-MANAGED"):
             marker.unlink()
         Path(rootfs, "usr/bin/python").symlink_to("python3")
         # Like Debian's slim images: no manuals, docs or translations, now or from later
         # apt installs (licences stay).
-        Path(rootfs, "etc/dpkg/dpkg.cfg.d/slim").write_text("".join(
-            f"path-exclude /usr/share/{folder}/*\n" for folder in SLIM_EXCLUDED
-        ) + "path-include /usr/share/doc/*/copyright\n")
+        Path(rootfs, "etc/dpkg/dpkg.cfg.d/slim").write_text(
+            "".join(f"path-exclude /usr/share/{folder}/*\n" for folder in SLIM_EXCLUDED)
+            + "path-include /usr/share/doc/*/copyright\n"
+        )
         strip_docs(rootfs)
         for folder in ("var/lib/apt/lists", "var/cache/apt"):
             shutil.rmtree(rootfs / folder, ignore_errors=True)
         archive = Path(tmp, "rootfs.tar")
-        run("tar", "-C", str(rootfs), "--exclude=./dev/*", "--exclude=./proc/*",
-            "--exclude=./sys/*", "-cf", str(archive), ".")
+        run(
+            "tar",
+            "-C",
+            str(rootfs),
+            "--exclude=./dev/*",
+            "--exclude=./proc/*",
+            "--exclude=./sys/*",
+            "-cf",
+            str(archive),
+            ".",
+        )
         container = run("buildah", "from", "scratch", capture_output=True).stdout.strip()
         try:
-            run("buildah", "add", "--quiet", container, str(archive), "/",
-                stdout=subprocess.DEVNULL)
-            run("buildah", "config", "--env", "LANG=C.UTF-8", "--cmd", "python3",
-                "--label", f"{BASE_LABEL}=debootstrap {suite}", container)
-            run("buildah", "commit", "--quiet", "--rm", container, name,
-                stdout=subprocess.DEVNULL)
+            run(
+                "buildah", "add", "--quiet", container, str(archive), "/", stdout=subprocess.DEVNULL
+            )
+            run(
+                "buildah",
+                "config",
+                "--env",
+                "LANG=C.UTF-8",
+                "--cmd",
+                "python3",
+                "--label",
+                f"{BASE_LABEL}=debootstrap {suite}",
+                container,
+            )
+            run("buildah", "commit", "--quiet", "--rm", container, name, stdout=subprocess.DEVNULL)
         except BaseException:
             succeeds("buildah", "rm", container)
             raise
@@ -138,8 +164,11 @@ def pip_setting(key: str) -> str:
     env = os.environ.get(f"PIP_{key.upper().replace('-', '_')}")
     if env:
         return env
-    found = subprocess.run([sys.executable, "-m", "pip", "config", "get", f"global.{key}"],
-                           capture_output=True, text=True)
+    found = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "get", f"global.{key}"],
+        capture_output=True,
+        text=True,
+    )
     return found.stdout.strip() if found.returncode == 0 else ""
 
 
@@ -173,11 +202,13 @@ def build_config(folder: Path) -> list[str]:
 def image_size(backend: str, image: str) -> str:
     """The image's size as the backend reports it."""
     if backend == "docker":
-        size = run("docker", "image", "inspect", "--format", "{{.Size}}", image,
-                   capture_output=True).stdout
+        size = run(
+            "docker", "image", "inspect", "--format", "{{.Size}}", image, capture_output=True
+        ).stdout
         return f"{int(size) / 1e6:.0f} MB"
-    return run("buildah", "images", "--format", "{{.Size}}", image,
-               capture_output=True).stdout.strip()
+    return run(
+        "buildah", "images", "--format", "{{.Size}}", image, capture_output=True
+    ).stdout.strip()
 
 
 def main() -> None:
@@ -217,16 +248,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="riskserve-build-") as tmp:
         if backend == "buildah":
             options["volume"] = build_config(Path(tmp))  # a list: one --volume each
-        bentoml.container.build(str(bento.tag), backend=backend,
-                                image_tag=(image, f"{bento.tag.name}:latest"),
-                                label=labels, **options)
+        bentoml.container.build(
+            str(bento.tag),
+            backend=backend,
+            image_tag=(image, f"{bento.tag.name}:latest"),
+            label=labels,
+            **options,
+        )
     # BentoML logs a failed build instead of raising: check the image exists.
-    inspect = ["docker", "image", "inspect"] if backend == "docker" else [
-        "buildah", "inspect", "--type", "image"]
+    inspect = (
+        ["docker", "image", "inspect"]
+        if backend == "docker"
+        else ["buildah", "inspect", "--type", "image"]
+    )
     if not succeeds(*inspect, image):
         raise SystemExit(f"image build failed: {image} does not exist")
-    log(f"built {image} in {time.monotonic() - started:.0f} s, "
-        f"size {image_size(backend, image)}")
+    log(f"built {image} in {time.monotonic() - started:.0f} s, size {image_size(backend, image)}")
     print(image)
 
 

@@ -32,8 +32,10 @@ data:
 def render(config_text: str) -> str:
     """The ConfigMap manifest holding `config_text` with log_dir and model_tag replaced."""
     text = config_text
-    for pattern, replacement in ((r"^(  log_dir:) .*$", rf"\1 {LOG_DIR}"),
-                                 (r"^(  model_tag: [^:\s]+):\S+", r"\1:latest")):
+    for pattern, replacement in (
+        (r"^(  log_dir:) .*$", rf"\1 {LOG_DIR}"),
+        (r"^(  model_tag: [^:\s]+):\S+", r"\1:latest"),
+    ):
         text, found = re.subn(pattern, replacement, text, flags=re.M)
         if found != 1:
             raise ValueError(f"configuration.yaml: expected exactly one {pattern!r} line")

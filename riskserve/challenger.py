@@ -41,7 +41,6 @@ ROUTING_BUCKETS = 10_000
 _INPUT_KEYS = {"name", "kind", "ge", "gt", "le", "lt", "values"}
 
 
-
 class FamilyMismatch(ValueError):
     """The challenger is not a version of the champion's model family."""
 

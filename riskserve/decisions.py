@@ -51,8 +51,12 @@ class Policy:
 
     def describe(self) -> dict[str, Any]:
         """The policy and the cut-offs in force (`/model_info`)."""
-        return {"policy": self.kind, "field": self.field, "labels": list(self.labels),
-                "cutoffs": self.cutoffs}
+        return {
+            "policy": self.kind,
+            "field": self.field,
+            "labels": list(self.labels),
+            "cutoffs": self.cutoffs,
+        }
 
     def classify(self, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row, the index of its label in `labels` and the probability scored.
@@ -67,7 +71,9 @@ class Policy:
         return np.searchsorted(self._cuts, positive, "right"), positive
 
 
-def _override(model: str, cutoffs: dict[str, float], overrides: dict[str, float]) -> dict[str, float]:
+def _override(
+    model: str, cutoffs: dict[str, float], overrides: dict[str, float]
+) -> dict[str, float]:
     unknown = sorted(set(overrides) - set(cutoffs))
     if unknown:
         raise PolicyError(

@@ -42,8 +42,7 @@ def _numeric(column: pd.Series, f: Feature) -> tuple[np.ndarray, list[tuple[np.n
             problems.append((finite & (values != np.round(values)), f"{f.name} must be an integer"))
         if f.bounds_text:
             ok = values <= f.upper
-            for bound, compare in ((f.ge, np.greater_equal), (f.gt, np.greater),
-                                   (f.lt, np.less)):
+            for bound, compare in ((f.ge, np.greater_equal), (f.gt, np.greater), (f.lt, np.less)):
                 if bound is not None:
                     ok &= compare(values, bound)
             problems.append((finite & ~ok, f.bounds_text))
@@ -85,8 +84,9 @@ def encode_frame(spec: ModelSpec, frame: pd.DataFrame, check_rules: bool = True)
         names = spec.feature_names
         with np.errstate(invalid="ignore"):
             for rule in spec.rules:
-                holds = rule.holds(matrix[:, names.index(rule.left)],
-                                   matrix[:, names.index(rule.right)])
+                holds = rule.holds(
+                    matrix[:, names.index(rule.left)], matrix[:, names.index(rule.right)]
+                )
                 failures.append((~holds & np.isfinite(matrix).all(axis=1), rule.left, rule.text))
     accepted = np.ones(len(frame), dtype=bool)
     parts = []

@@ -57,8 +57,9 @@ def second_version(trained_model):
     """Another version of the credit model (other data), e.g. a challenger."""
     from training.train import train
 
-    second = train(CREDIT, load_settings().parity_tolerance, n_samples=3000, seed=7,
-                   log=lambda _: None)
+    second = train(
+        CREDIT, load_settings().parity_tolerance, n_samples=3000, seed=7, log=lambda _: None
+    )
     point_latest_at(trained_model)
     return second
 

@@ -19,8 +19,7 @@ from deploy.replicas import replica_home
 from riskserve.settings import PROJECT_ROOT, write_derived_config
 
 
-def fire(url: str, jobs: list[tuple[Any, ...]], concurrency: int = 32
-         ) -> list[tuple[int, Any]]:
+def fire(url: str, jobs: list[tuple[Any, ...]], concurrency: int = 32) -> list[tuple[int, Any]]:
     """POST every (path, JSON body, request id[, other headers]) with `concurrency`
     connections at once.
 
@@ -66,9 +65,15 @@ class Server(servers.Server):
     tests of a service that must start but stay unready.
     """
 
-    def __init__(self, target: str, cwd: Path, env: dict[str, str] | None = None,
-                 wait_ready: bool = True, timeout: float = 90,
-                 config: Path | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        wait_ready: bool = True,
+        timeout: float = 90,
+        config: Path | None = None,
+    ) -> None:
         port = free_port()
         full_env = {**os.environ, **(env or {})}
         if "BENTOML_HOME" not in (env or {}):
@@ -86,8 +91,13 @@ class Server(servers.Server):
         """Serve the source tree with its own configuration and log folder in `folder`."""
         env = riskserve.pop("env", None)
         wait_ready = riskserve.pop("wait_ready", True)
-        return cls("service:RiskAPI", PROJECT_ROOT, env=env, wait_ready=wait_ready,
-                   config=write_config(folder, **riskserve))
+        return cls(
+            "service:RiskAPI",
+            PROJECT_ROOT,
+            env=env,
+            wait_ready=wait_ready,
+            config=write_config(folder, **riskserve),
+        )
 
     def _wait_ready(self, started: float) -> None:
         if self.wait_ready:

@@ -13,6 +13,7 @@ from tests.cases import CREDIT, EXAMPLE, record
 
 CUTOFFS = {"threshold": 0.5, "Low": 0.3, "Medium": 0.6}
 
+
 def _write(log: AuditLog, records: list[dict], request_id: str = "r1") -> None:
     log.write(
         request_id=request_id,

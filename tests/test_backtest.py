@@ -13,8 +13,8 @@ import pytest
 
 from monitoring.backtest import main
 from riskserve.decisions import Policy
-from riskserve.scores import score_rows
 from riskserve.model_entry import REFERENCE_PROBABILITIES_FILE
+from riskserve.scores import score_rows
 from riskserve.settings import PROJECT_ROOT
 from tests.cases import CREDIT
 

@@ -13,8 +13,8 @@ from monitoring.compare_models import agreement, compare, read_outcomes, read_pa
 from riskserve.audit import AuditLog
 from riskserve.challenger import ROUTING_BUCKETS, Challenger, bucket, family_mismatch
 from riskserve.decisions import Policy
-from riskserve.scores import score_rows
 from riskserve.model_entry import LoadedModel
+from riskserve.scores import score_rows
 from riskserve.settings import Challenger as ChallengerConfig
 from riskserve.settings import load_settings
 from tests.cases import CREDIT, EXAMPLE, FRAUD, record

@@ -35,8 +35,10 @@ BENTO_PATH = "/home/bentoml/bento"
 
 
 def _docker() -> bool:
-    return bool(shutil.which("docker")) and subprocess.run(
-        ["docker", "info"], capture_output=True, timeout=60).returncode == 0
+    return (
+        bool(shutil.which("docker"))
+        and subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode == 0
+    )
 
 
 DOCKER = _docker()
@@ -44,12 +46,16 @@ DOCKER = _docker()
 
 def _labels(image: str) -> dict[str, str]:
     if DOCKER:
-        out = subprocess.run(["docker", "image", "inspect", "--format",
-                              "{{json .Config.Labels}}", image],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", image],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         return json.loads(out)
-    out = subprocess.run(["buildah", "inspect", "--type", "image", image],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["buildah", "inspect", "--type", "image", image], capture_output=True, text=True, check=True
+    ).stdout
     return json.loads(out)["OCIv1"]["config"]["Labels"]
 
 
@@ -57,16 +63,16 @@ def _user(image: str) -> str:
     if DOCKER:
         cmd = ["docker", "image", "inspect", "--format", "{{.Config.User}}", image]
     else:
-        cmd = ["buildah", "inspect", "--type", "image", "--format", "{{.OCIv1.Config.User}}",
-               image]
+        cmd = ["buildah", "inspect", "--type", "image", "--format", "{{.OCIv1.Config.User}}", image]
     return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
 
 
 class Container:
     """The image serving on 127.0.0.1:<port>: `docker run`, or `buildah run` as root."""
 
-    def __init__(self, image: str, env: dict[str, str],
-                 volumes: dict[Path, str] | None = None) -> None:
+    def __init__(
+        self, image: str, env: dict[str, str], volumes: dict[Path, str] | None = None
+    ) -> None:
         self.image, self.env, self.volumes = image, env, volumes or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -80,18 +86,48 @@ class Container:
         envs += [arg for h, c in self.volumes.items() for arg in ("--volume", f"{h}:{c}")]
         with self.log_path.open("wb") as log:
             if DOCKER:
-                subprocess.run(["docker", "run", "--detach", "--name", self.name, *envs,
-                                "--publish", f"127.0.0.1:{self.port}:3000", self.image],
-                               check=True, stdout=subprocess.DEVNULL)
+                subprocess.run(
+                    [
+                        "docker",
+                        "run",
+                        "--detach",
+                        "--name",
+                        self.name,
+                        *envs,
+                        "--publish",
+                        f"127.0.0.1:{self.port}:3000",
+                        self.image,
+                    ],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
             else:
-                subprocess.run(["buildah", "from", "--name", self.name, self.image],
-                               check=True, stdout=subprocess.DEVNULL)
+                subprocess.run(
+                    ["buildah", "from", "--name", self.name, self.image],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
                 # chroot isolation shares the host's network: bind to loopback explicitly.
                 self.proc = subprocess.Popen(
-                    ["buildah", "run", "--isolation", "chroot", "--network", "host", *envs,
-                     "--env", "BENTOML_HOST=127.0.0.1", "--env", f"BENTOML_PORT={self.port}",
-                     self.name, "--", f"{BENTO_PATH}/env/docker/entrypoint.sh"],
-                    stdout=log, stderr=subprocess.STDOUT)
+                    [
+                        "buildah",
+                        "run",
+                        "--isolation",
+                        "chroot",
+                        "--network",
+                        "host",
+                        *envs,
+                        "--env",
+                        "BENTOML_HOST=127.0.0.1",
+                        "--env",
+                        f"BENTOML_PORT={self.port}",
+                        self.name,
+                        "--",
+                        f"{BENTO_PATH}/env/docker/entrypoint.sh",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
         try:
             self._wait_ready()
         except BaseException:
@@ -123,10 +159,17 @@ class Container:
     def stop(self) -> bool:
         """SIGTERM the server as Kubernetes does; True if it exited by itself (within 30 s)."""
         if DOCKER:
-            stopped = subprocess.run(["docker", "stop", "--time", "30", self.name],
-                                     capture_output=True).returncode == 0
-            code = subprocess.run(["docker", "inspect", "--format", "{{.State.ExitCode}}",
-                                   self.name], capture_output=True, text=True).stdout.strip()
+            stopped = (
+                subprocess.run(
+                    ["docker", "stop", "--time", "30", self.name], capture_output=True
+                ).returncode
+                == 0
+            )
+            code = subprocess.run(
+                ["docker", "inspect", "--format", "{{.State.ExitCode}}", self.name],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
             subprocess.run(["docker", "rm", "--force", self.name], capture_output=True)
             return stopped and code not in ("", "137")
         graceful = False
@@ -160,8 +203,11 @@ def _remove_image(image: str) -> None:
 
 
 def _image_id(image: str) -> str:
-    cmd = (["docker", "image", "inspect", "--format", "{{.Id}}", image] if DOCKER else
-           ["buildah", "inspect", "--type", "image", "--format", "{{.FromImageID}}", image])
+    cmd = (
+        ["docker", "image", "inspect", "--format", "{{.Id}}", image]
+        if DOCKER
+        else ["buildah", "inspect", "--type", "image", "--format", "{{.FromImageID}}", image]
+    )
     return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
 
 
@@ -178,9 +224,13 @@ def built(trained_model) -> Iterator[tuple[str, Path]]:
     home = Path(os.environ["BENTOML_HOME"])
     # --no-print-directory: under `make test` this is a sub-make, which would otherwise
     # print "make[1]: Leaving directory ..." after the image name.
-    done = subprocess.run(["make", "--no-print-directory", "image", f"BENTOML_HOME={home}"],
-                          cwd=ROOT,
-                          capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+    done = subprocess.run(
+        ["make", "--no-print-directory", "image", f"BENTOML_HOME={home}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     image = done.stdout.strip().splitlines()[-1]
     yield image, home
@@ -202,8 +252,7 @@ def pod_files(tmp_path_factory) -> dict[Path, str]:
     """What deploy/k8s mounts: the ConfigMap's configuration and a writable log volume."""
     config = tmp_path_factory.mktemp("configmap")
     config.chmod(0o755)  # a ConfigMap volume: readable by all, files 0644
-    (config / "configuration.yaml").write_text(
-        MANIFESTS["ConfigMap"]["data"]["configuration.yaml"])
+    (config / "configuration.yaml").write_text(MANIFESTS["ConfigMap"]["data"]["configuration.yaml"])
     logs = tmp_path_factory.mktemp("logs")
     logs.chmod(0o777)  # an emptyDir: writable by the image's user
     mounts = {m["name"]: m["mountPath"] for m in CONTAINER["volumeMounts"]}
@@ -225,9 +274,11 @@ def source(built, api_key, tmp_path_factory) -> Iterator[Server]:
     with pytest.MonkeyPatch.context() as patch:
         # Each server gets a home of its own that sees the models of $BENTOML_HOME.
         patch.setenv("BENTOML_HOME", str(store))
-        server = Server.source(tmp_path_factory.mktemp("source"),
-                               env={"RISKSERVE_API_KEYS": api_key},
-                               model_tag=_labels(image)["riskserve.model"])
+        server = Server.source(
+            tmp_path_factory.mktemp("source"),
+            env={"RISKSERVE_API_KEYS": api_key},
+            model_tag=_labels(image)["riskserve.model"],
+        )
     with server as srv:
         yield srv
 
@@ -246,8 +297,9 @@ def test_image_is_labelled_and_runs_as_a_user(image):
 def test_container_needs_the_api_key_it_was_given(container, api_key):
     record = valid_records(1, seed=3)[0]
     assert httpx.post(f"{container.url}/predict", json=record, timeout=30).status_code == 401
-    answer = httpx.post(f"{container.url}/predict", json=record, timeout=30,
-                        headers={"X-API-Key": api_key})
+    answer = httpx.post(
+        f"{container.url}/predict", json=record, timeout=30, headers={"X-API-Key": api_key}
+    )
     assert answer.status_code == 200, answer.text
 
 

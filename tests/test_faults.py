@@ -53,7 +53,8 @@ def _answered_and_audited(answers, jobs, audit) -> int:
 
 def _runner_pids(srv: Server) -> set[int]:
     return {
-        p.pid for p in psutil.Process(srv.proc.pid).children(recursive=True)
+        p.pid
+        for p in psutil.Process(srv.proc.pid).children(recursive=True)
         if "RiskRunner" in " ".join(p.cmdline())
     }
 

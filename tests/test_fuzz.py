@@ -17,9 +17,22 @@ CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformanc
 
 def test_openapi_fuzzing_finds_no_server_error_or_schema_violation(server, tmp_path):
     result = subprocess.run(
-        [SCHEMATHESIS, "run", f"{server.url}/docs.json", "--checks", CHECKS,
-         "--max-examples", "300", "--seed", "42", "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        [
+            SCHEMATHESIS,
+            "run",
+            f"{server.url}/docs.json",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            "300",
+            "--seed",
+            "42",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     summary = result.stdout[-3000:]
     assert result.returncode == 0, summary

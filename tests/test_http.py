@@ -54,7 +54,11 @@ def test_predict_spec_example(server, trained_model):
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {
-        "prediction", "probability_of_default", "risk_category", "reasons", "model_version"
+        "prediction",
+        "probability_of_default",
+        "risk_category",
+        "reasons",
+        "model_version",
     }
     assert body["reasons"] == []  # a Low applicant: reasons only on adverse decisions
     (expected,) = reference_probabilities(trained_model, [EXAMPLE])
@@ -105,8 +109,9 @@ def test_single_and_batch_agree(server):
         assert single == in_batch
 
 
-@pytest.mark.parametrize(("record", "field", "error_type"),
-                         [c[1:] for c in BAD_RECORDS], ids=[c[0] for c in BAD_RECORDS])
+@pytest.mark.parametrize(
+    ("record", "field", "error_type"), [c[1:] for c in BAD_RECORDS], ids=[c[0] for c in BAD_RECORDS]
+)
 def test_bad_record_gets_400_naming_field_and_rule(server, record, field, error_type):
     response = post(server, "/predict", json=record)
     assert response.status_code == 400
@@ -116,8 +121,9 @@ def test_bad_record_gets_400_naming_field_and_rule(server, record, field, error_
     assert body["detail"] == f"{field}: {body['errors'][0]['msg']}"
 
 
-@pytest.mark.parametrize(("record", "field", "error_type"),
-                         [c[1:] for c in BAD_RECORDS], ids=[c[0] for c in BAD_RECORDS])
+@pytest.mark.parametrize(
+    ("record", "field", "error_type"), [c[1:] for c in BAD_RECORDS], ids=[c[0] for c in BAD_RECORDS]
+)
 def test_bad_record_in_batch_is_named_by_index(server, record, field, error_type):
     response = post(server, "/predict_batch", json={"records": [EXAMPLE, EXAMPLE, record]})
     assert response.status_code == 400
@@ -126,31 +132,37 @@ def test_bad_record_in_batch_is_named_by_index(server, record, field, error_type
     assert body["detail"].startswith(f"records[2].{field}: ")
 
 
-@pytest.mark.parametrize(("body", "field"), [c[1:] for c in NON_FINITE_BODIES],
-                         ids=[c[0] for c in NON_FINITE_BODIES])
+@pytest.mark.parametrize(
+    ("body", "field"), [c[1:] for c in NON_FINITE_BODIES], ids=[c[0] for c in NON_FINITE_BODIES]
+)
 def test_non_finite_literals_rejected(server, body, field):
-    response = post(server, "/predict", content=body,
-                    headers={"content-type": "application/json"})
+    response = post(server, "/predict", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert response.json()["errors"][0]["loc"] == [field]
 
 
-@pytest.mark.parametrize(("body", "error_type"), [
-    ("{\"age\": 35,", "json_invalid"),
-    ("[1, 2]", "model_type"),
-    ("\"text\"", "model_type"),
-])
+@pytest.mark.parametrize(
+    ("body", "error_type"),
+    [
+        ('{"age": 35,', "json_invalid"),
+        ("[1, 2]", "model_type"),
+        ('"text"', "model_type"),
+    ],
+)
 def test_malformed_bodies_get_a_json_400(server, body, error_type):
-    response = post(server, "/predict", content=body,
-                    headers={"content-type": "application/json"})
+    response = post(server, "/predict", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert response.json()["errors"][0]["type"] == error_type
 
 
 def test_client_errors_are_one_json_line_without_traceback(server):
     post(server, "/predict", json=record(age=5), headers={"x-request-id": "bad-single"})
-    post(server, "/predict_batch", json={"records": [record(loan_amount=-1)]},
-         headers={"x-request-id": "bad-batch"})
+    post(
+        server,
+        "/predict_batch",
+        json={"records": [record(loan_amount=-1)]},
+        headers={"x-request-id": "bad-batch"},
+    )
     lines = {r.get("request_id"): r for r in server.json_logs()}
     assert lines["bad-single"]["status"] == lines["bad-batch"]["status"] == 400
     assert lines["bad-single"]["level"] == "INFO"
@@ -163,7 +175,7 @@ def test_request_id_is_taken_or_made_and_returned(server):
     assert given.headers["x-request-id"] == "req-42.a:b"
     made = post(server, "/predict", json=EXAMPLE).headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", made)
-    unsafe = post(server, "/predict", json=EXAMPLE, headers={"x-request-id": "a b\"<x>"})
+    unsafe = post(server, "/predict", json=EXAMPLE, headers={"x-request-id": 'a b"<x>'})
     assert re.fullmatch(r"[0-9a-f]{32}", unsafe.headers["x-request-id"])
     probe = httpx.get(f"{server.url}/readyz", headers={"x-request-id": "probe-1"})
     assert probe.headers["x-request-id"] == "probe-1"
@@ -183,8 +195,9 @@ def test_wrong_content_type_is_415(server):
 
 def test_oversized_body_is_413(server):
     body = b'{"records": [' + b" " * (SETTINGS.max_body_bytes + 1) + b"]}"
-    response = post(server, "/predict_batch", content=body,
-                    headers={"content-type": "application/json"})
+    response = post(
+        server, "/predict_batch", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert str(SETTINGS.max_body_bytes) in response.json()["detail"]
 
@@ -197,9 +210,12 @@ def test_model_info(server, trained_model):
     assert info["parity"]["max_abs_diff"] <= info["parity"]["tolerance"] == 1e-4
     assert info["metadata"]["metrics"] == trained_model.info.metadata["metrics"]
     assert info["spec"] == CREDIT.to_json()
-    assert info["decision"] == {"policy": "bands", "field": "risk_category",
-                                "labels": ["Low", "Medium", "High"],
-                                "cutoffs": {"threshold": 0.5, "Low": 0.3, "Medium": 0.6}}
+    assert info["decision"] == {
+        "policy": "bands",
+        "field": "risk_category",
+        "labels": ["Low", "Medium", "High"],
+        "cutoffs": {"threshold": 0.5, "Low": 0.3, "Medium": 0.6},
+    }
 
 
 def test_bentoml_python_client(server, trained_model):
@@ -216,8 +232,10 @@ def _mean_batch_size(metrics: str) -> tuple[float, float]:
     """(sum, count) of the runner's adaptive batch-size histogram for `score`."""
     values = {}
     for kind in ("sum", "count"):
-        pattern = (rf"bentoml_service_adaptive_batch_size_{kind}"
-                   r'\{[^}]*method_name="score"[^}]*\} (\S+)')
+        pattern = (
+            rf"bentoml_service_adaptive_batch_size_{kind}"
+            r'\{[^}]*method_name="score"[^}]*\} (\S+)'
+        )
         values[kind] = sum(float(v) for v in re.findall(pattern, metrics))
     return values["sum"], values["count"]
 
@@ -246,8 +264,10 @@ def test_swagger_ui_and_openapi_example(server):
 
 
 def _predict_count(server) -> float:
-    pattern = (r'bentoml_service_request_total\{endpoint="/predict"[^}]*'
-               r'http_response_code="200"[^}]*\} (\S+)')
+    pattern = (
+        r'bentoml_service_request_total\{endpoint="/predict"[^}]*'
+        r'http_response_code="200"[^}]*\} (\S+)'
+    )
     return sum(float(v) for v in re.findall(pattern, httpx.get(f"{server.url}/metrics").text))
 
 
@@ -265,20 +285,26 @@ def test_both_layouts_give_the_same_answers_and_errors(server, runner_server):
     single = post(runner_server, "/predict", json=records[0]).json()
     assert single == {**expected[0], "model_version": batch["model_version"]}
     bad = {"records": [EXAMPLE, record(age=200)]}
-    assert post(runner_server, "/predict_batch", json=bad).json() == post(
-        server, "/predict_batch", json=bad).json()
+    assert (
+        post(runner_server, "/predict_batch", json=bad).json()
+        == post(server, "/predict_batch", json=bad).json()
+    )
     assert post(runner_server, "/model_info").json()["layout"] == "runner"
     assert post(server, "/model_info").json()["layout"] == "inprocess"
 
 
 def test_method_size_and_type_limits_hold_in_the_runner_layout(runner_server):
     assert httpx.get(f"{runner_server.url}/predict").status_code == 405
-    wrong_type = post(runner_server, "/predict", content=b"{}",
-                      headers={"content-type": "text/plain"})
+    wrong_type = post(
+        runner_server, "/predict", content=b"{}", headers={"content-type": "text/plain"}
+    )
     assert wrong_type.status_code == 415
-    too_big = post(runner_server, "/predict_batch",
-                   content=b" " * (SETTINGS.max_body_bytes + 1),
-                   headers={"content-type": "application/json"})
+    too_big = post(
+        runner_server,
+        "/predict_batch",
+        content=b" " * (SETTINGS.max_body_bytes + 1),
+        headers={"content-type": "application/json"},
+    )
     assert too_big.status_code == 413
 
 
@@ -288,11 +314,17 @@ def test_service_metrics(server):
     post(server, "/predict_batch", json={"records": records[500:]})
     text = httpx.get(f"{server.url}/metrics").text
     assert re.search(r'riskserve_model_info\{[^}]*model_version="credit_model:', text)
-    count = re.search(r'riskserve_probability_count\{model="credit_model",role="champion"\} '
-                      r'(\S+)', text)
+    count = re.search(
+        r'riskserve_probability_count\{model="credit_model",role="champion"\} '
+        r"(\S+)",
+        text,
+    )
     assert count and float(count.group(1)) >= 600
-    decided = re.findall(r'riskserve_decisions_total\{decision="(?:Low|Medium|High)",'
-                         r'model="credit_model",role="champion"\} (\S+)', text)
+    decided = re.findall(
+        r'riskserve_decisions_total\{decision="(?:Low|Medium|High)",'
+        r'model="credit_model",role="champion"\} (\S+)',
+        text,
+    )
     assert sum(float(v) for v in decided) >= 600
 
 

@@ -39,15 +39,21 @@ class Observed:
 
 async def inner_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """BentoML's place: answers every path the layer passes through."""
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
     await send({"type": "http.response.body", "body": f"inner {scope['path']}".encode()})
 
 
 def layer(slot: ScorerSlot, digests: list[bytes] | None = None) -> ScoringHTTP:
     guard = AccessGuard(digests or [], {"/livez"}, (), None)
-    return ScoringHTTP(inner_app, slot=slot, guard=guard, max_body_bytes=LIMIT,
-                       log_every_request=True)
+    return ScoringHTTP(
+        inner_app, slot=slot, guard=guard, max_body_bytes=LIMIT, log_every_request=True
+    )
 
 
 @pytest.fixture
@@ -58,8 +64,7 @@ def slot(fraud_model, tmp_path: Path) -> ScorerSlot:
     slot = ScorerSlot()
     slot.contract = Contract.build(loaded.spec, policy, 3)
     audit = AuditLog(tmp_path / "audit", loaded.spec, 10**6, policy.cutoffs)
-    slot.scorer = Scorer(loaded.spec, policy, settings, LocalModel(loaded, ""), audit,
-                         Observed())  # type: ignore[arg-type]
+    slot.scorer = Scorer(loaded.spec, policy, settings, LocalModel(loaded, ""), audit, Observed())  # type: ignore[arg-type]
     return slot
 
 
@@ -73,14 +78,20 @@ def call(app: ScoringHTTP, method: str, path: str, **kwargs: Any) -> httpx.Respo
 
 
 def test_scores_and_audits_with_the_request_id(slot, tmp_path):
-    response = call(layer(slot), "POST", "/predict", json=FRAUD.example,
-                    headers={"x-request-id": "in-process-1"})
+    response = call(
+        layer(slot),
+        "POST",
+        "/predict",
+        json=FRAUD.example,
+        headers={"x-request-id": "in-process-1"},
+    )
     assert response.status_code == 200
     assert response.headers["x-request-id"] == "in-process-1"
     body = response.json()
     assert set(body) == {"fraud_probability", "decision", "model_version"}
-    (line,) = [orjson.loads(x) for x in next((tmp_path / "audit").iterdir()).read_bytes()
-               .splitlines()]
+    (line,) = [
+        orjson.loads(x) for x in next((tmp_path / "audit").iterdir()).read_bytes().splitlines()
+    ]
     assert line["request_id"] == "in-process-1" and line["features"] == FRAUD.example
     assert slot.scorer.metrics.labels == [body["decision"]]
 
@@ -93,16 +104,20 @@ def test_batch_limit_and_record_errors_name_index_field_and_rule(slot):
     response = call(app, "POST", "/predict_batch", json={"records": [FRAUD.example, bad]})
     assert response.status_code == 400
     assert response.json()["detail"] == (
-        "records[1].hour_of_day: Input should be less than or equal to 23")
+        "records[1].hour_of_day: Input should be less than or equal to 23"
+    )
 
 
-@pytest.mark.parametrize(("method", "path", "kwargs", "status"), [
-    ("GET", "/predict", {}, 405),
-    ("PUT", "/predict_batch", {}, 405),
-    ("POST", "/predict", {"content": b"x=1", "headers": {"content-type": "text/plain"}}, 415),
-    ("POST", "/predict", {"content": b"{" + b" " * LIMIT + b"}"}, 413),
-    ("POST", "/predict", {"content": b'{"hour_of_day": '}, 400),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("GET", "/predict", {}, 405),
+        ("PUT", "/predict_batch", {}, 405),
+        ("POST", "/predict", {"content": b"x=1", "headers": {"content-type": "text/plain"}}, 415),
+        ("POST", "/predict", {"content": b"{" + b" " * LIMIT + b"}"}, 413),
+        ("POST", "/predict", {"content": b'{"hour_of_day": '}, 400),
+    ],
+)
 def test_refusals_are_json_with_status(slot, method, path, kwargs, status):
     response = call(layer(slot), method, path, **kwargs)
     assert response.status_code == status

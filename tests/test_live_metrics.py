@@ -64,8 +64,10 @@ def test_window_wraps_around(metrics, trained_model):
 
 def test_decisions_and_probabilities_counted_by_role(metrics):
     def counts(role: str) -> tuple[float, float]:
-        return (_value("riskserve_decisions_total", decision="High", role=role) or 0,
-                _value("riskserve_probability_count", role=role) or 0)
+        return (
+            _value("riskserve_decisions_total", decision="High", role=role) or 0,
+            _value("riskserve_probability_count", role=role) or 0,
+        )
 
     before = counts("champion")
     shadow_before = counts("challenger")
@@ -89,15 +91,19 @@ def test_observe_many_matches_observe_one_by_one():
     registry = CollectorRegistry()
     one = Histogram("one", "d", buckets=PROBABILITY_BUCKETS, registry=registry)
     many = Histogram("many", "d", buckets=PROBABILITY_BUCKETS, registry=registry)
-    values = np.concatenate([np.random.default_rng(0).random(500),
-                             np.array(PROBABILITY_BUCKETS), [0.0, 1.0]])  # edges included
+    values = np.concatenate(
+        [np.random.default_rng(0).random(500), np.array(PROBABILITY_BUCKETS), [0.0, 1.0]]
+    )  # edges included
     for v in values:
         one.observe(v)
     observe_many(many, values)
 
     def samples(name: str) -> list[tuple[str, dict, float]]:
         (metric,) = [m for m in registry.collect() if m.name == name]
-        return [(s.name.removeprefix(name), s.labels, round(s.value, 9))
-                for s in metric.samples if not s.name.endswith("_created")]
+        return [
+            (s.name.removeprefix(name), s.labels, round(s.value, 9))
+            for s in metric.samples
+            if not s.name.endswith("_created")
+        ]
 
     assert samples("one") == samples("many")

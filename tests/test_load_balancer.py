@@ -23,9 +23,11 @@ pytestmark = [
 
 def _audited_ids(service: LoadBalancedService) -> list[set[str]]:
     return [
-        {orjson.loads(line)["request_id"]
-         for path in (folder / "audit").glob("audit-*.jsonl*")
-         for line in path.read_bytes().splitlines()}
+        {
+            orjson.loads(line)["request_id"]
+            for path in (folder / "audit").glob("audit-*.jsonl*")
+            for line in path.read_bytes().splitlines()
+        }
         for folder in service.log_dirs
     ]
 

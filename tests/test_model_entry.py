@@ -88,8 +88,9 @@ def test_onnx_serving_does_not_import_scikit_learn(trained_model):
         f"load_model(bentoml.models.get('{trained_model.tag}'), 't', 'onnx', 1e-4);"
         "print(sorted(m for m in ('sklearn', 'scipy', 'skl2onnx') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -105,8 +106,11 @@ def test_a_spec_that_no_longer_validates_is_refused_with_its_line(trained_model,
     stored = _copy(trained_model, tmp_path)
     spec_file = Path(stored.path) / SPEC_FILE
     spec_file.write_text(spec_file.read_text().replace("le: 120", "le: many"))
-    with pytest.raises(ModelUnavailable, match=r"unusable spec.yaml \(.*spec.yaml:\d+: "
-                       r"features\[0\].le: Input should be a valid number"):
+    with pytest.raises(
+        ModelUnavailable,
+        match=r"unusable spec.yaml \(.*spec.yaml:\d+: "
+        r"features\[0\].le: Input should be a valid number",
+    ):
         _load(stored)
 
 

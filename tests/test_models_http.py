@@ -16,10 +16,20 @@ from tests.cases import FRAUD, IRIS
 
 pytestmark = pytest.mark.slow
 
-NIGHT_ONLINE = {"transaction_amount": 4000, "merchant_category": "online",
-                "card_present": False, "hour_of_day": 3, "days_since_last_transaction": 0.2}
-NOON_GROCERY = {"transaction_amount": 25, "merchant_category": "grocery",
-                "card_present": True, "hour_of_day": 12, "days_since_last_transaction": 1}
+NIGHT_ONLINE = {
+    "transaction_amount": 4000,
+    "merchant_category": "online",
+    "card_present": False,
+    "hour_of_day": 3,
+    "days_since_last_transaction": 0.2,
+}
+NOON_GROCERY = {
+    "transaction_amount": 25,
+    "merchant_category": "grocery",
+    "card_present": True,
+    "hour_of_day": 12,
+    "days_since_last_transaction": 1,
+}
 
 
 def post(server, path: str, **kwargs) -> httpx.Response:
@@ -29,12 +39,15 @@ def post(server, path: str, **kwargs) -> httpx.Response:
 def records_from_reference(entry, spec, n: int) -> list[dict]:
     """Servable rows of the stored reference sample, in request form."""
     rows = reference_rows(Path(entry.path), spec, "servable")[:n]
-    columns = {name: spec.decode(name, rows[:, i]).tolist()
-               for i, name in enumerate(spec.feature_names)}
+    columns = {
+        name: spec.decode(name, rows[:, i]).tolist() for i, name in enumerate(spec.feature_names)
+    }
     kinds = {f.name: f.kind for f in spec.features}
     return [
-        {name: (int(v) if kinds[name] == "int" else v) for name, v in zip(columns, values,
-                                                                           strict=True)}
+        {
+            name: (int(v) if kinds[name] == "int" else v)
+            for name, v in zip(columns, values, strict=True)
+        }
         for values in zip(*columns.values(), strict=True)
     ]
 

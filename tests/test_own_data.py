@@ -140,7 +140,13 @@ def test_predict_the_example_and_rows_of_the_file(own, own_server):
     response = post(own_server, "/predict", spec.example)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"prediction", "probability_of_bad", "risk_category", "reasons", "model_version"}
+    assert set(body) == {
+        "prediction",
+        "probability_of_bad",
+        "risk_category",
+        "reasons",
+        "model_version",
+    }
     assert body["model_version"] == str(own.model.tag)
     rows = own.frame.head(20)
     expected = reference(own, rows)

@@ -35,8 +35,13 @@ def test_missing_model_starts_unready_with_one_clear_line(tmp_path):
 def build_bento(env: dict[str, str] | None = None) -> str:
     """`make bento`'s command; returns the new bento's tag."""
     built = subprocess.run(
-        [sys.executable, "-m", "deploy.bento"], cwd=ROOT, capture_output=True, text=True,
-        timeout=300, check=True, env={**os.environ, **(env or {})},
+        [sys.executable, "-m", "deploy.bento"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env={**os.environ, **(env or {})},
     )
     return built.stdout.strip().splitlines()[-1]
 
@@ -44,8 +49,9 @@ def build_bento(env: dict[str, str] | None = None) -> str:
 def test_built_bento_serves_outside_the_source_tree(trained_model, tmp_path):
     tag = build_bento()
     assert tag.startswith("riskserve:")
-    listing = subprocess.run([BENTOML, "get", tag, "-o", "json"], capture_output=True,
-                             text=True, check=True).stdout
+    listing = subprocess.run(
+        [BENTOML, "get", tag, "-o", "json"], capture_output=True, text=True, check=True
+    ).stdout
     assert str(trained_model.tag) in listing  # the model is packed into the bento
 
     elsewhere = tmp_path / "elsewhere"
@@ -63,8 +69,9 @@ def test_built_bento_serves_outside_the_source_tree(trained_model, tmp_path):
 
 def test_bento_of_another_model_serves_it_by_its_pinned_version(fraud_model, tmp_path):
     tag = build_bento({"RISKSERVE_MODEL": "fraud_model"})
-    listing = subprocess.run([BENTOML, "get", tag, "-o", "json"], capture_output=True,
-                             text=True, check=True).stdout
+    listing = subprocess.run(
+        [BENTOML, "get", tag, "-o", "json"], capture_output=True, text=True, check=True
+    ).stdout
     assert str(fraud_model.tag) in listing and "credit_model" not in listing
     with Server(tag, cwd=tmp_path) as srv:  # no RISKSERVE_MODEL in the server's environment
         body = httpx.post(f"{srv.url}/predict", json=FRAUD.example, timeout=30).json()

@@ -41,8 +41,9 @@ def test_promote_serve_and_roll_back(trained_model, second_version, tmp_path):
     assert [line for line in config.read_text().splitlines() if "#" in line] == comments_before
 
 
-def test_rollback_to_what_was_served_before_the_first_promotion(trained_model, second_version,
-                                                                tmp_path):
+def test_rollback_to_what_was_served_before_the_first_promotion(
+    trained_model, second_version, tmp_path
+):
     config = write_config(tmp_path, model_tag=str(second_version.tag))
     promote(str(trained_model.tag), config)
     assert rollback(config) == str(second_version.tag)
@@ -53,18 +54,26 @@ def test_unknown_tag_and_nothing_to_roll_back(tmp_path):
     with pytest.raises(PromotionError, match="not in the model store"):
         promote("credit_model:doesnotexist", config)
     result = subprocess.run(
-        [sys.executable, "-m", "training.promote", "--rollback"], cwd=ROOT,
-        env={**os.environ, "RISKSERVE_CONFIG": str(config)}, capture_output=True, text=True,
+        [sys.executable, "-m", "training.promote", "--rollback"],
+        cwd=ROOT,
+        env={**os.environ, "RISKSERVE_CONFIG": str(config)},
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: no earlier champion of credit_model to roll back to"
 
 
-def test_promote_the_challenger_then_roll_back(trained_model, second_version, tmp_path,
-                                              monkeypatch):
+def test_promote_the_challenger_then_roll_back(
+    trained_model, second_version, tmp_path, monkeypatch
+):
     first, second = str(trained_model.tag), str(second_version.tag)
-    challenger = {"model_tag": second, "mode": "split", "percent": 10,
-                  "key_header": "X-Application-ID"}
+    challenger = {
+        "model_tag": second,
+        "mode": "split",
+        "percent": 10,
+        "key_header": "X-Application-ID",
+    }
     config = write_config(tmp_path, model_tag=first, challenger=challenger)
     (tmp_path / "plain").mkdir()
     with pytest.raises(PromotionError, match="no challenger"):

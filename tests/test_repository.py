@@ -19,8 +19,9 @@ SECRET_PATTERNS = {
 
 
 def test_no_secrets_in_tracked_files():
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert files, "not a git checkout"
     found = []
     for name in files:

@@ -51,8 +51,9 @@ def test_relative_log_dir_resolves_against_the_file(tmp_path):
     assert parse_settings(path).log_dir == tmp_path / "here"
 
 
-@pytest.mark.parametrize(("value", "tag"), [("fraud_model", "fraud_model:latest"),
-                                            ("iris_model:abc", "iris_model:abc")])
+@pytest.mark.parametrize(
+    ("value", "tag"), [("fraud_model", "fraud_model:latest"), ("iris_model:abc", "iris_model:abc")]
+)
 def test_model_env_selects_the_served_model(monkeypatch, value, tag):
     monkeypatch.setenv(MODEL_ENV, value)
     load_settings.cache_clear()

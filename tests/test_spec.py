@@ -10,9 +10,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from riskserve.settings import PROJECT_ROOT as ROOT
-
 from riskserve.contract import record_model
+from riskserve.settings import PROJECT_ROOT as ROOT
 from riskserve.spec import MAX_EXACT_INT, SpecError, load_spec, parse_spec
 from tests.cases import BAD_RECORDS, CREDIT, EXAMPLE, FRAUD, IRIS, record
 
@@ -24,8 +23,9 @@ def test_example_is_valid_and_kept_exactly():
     assert app.model_dump() == EXAMPLE
 
 
-@pytest.mark.parametrize(("record", "field", "error_type"),
-                         [c[1:] for c in BAD_RECORDS], ids=[c[0] for c in BAD_RECORDS])
+@pytest.mark.parametrize(
+    ("record", "field", "error_type"), [c[1:] for c in BAD_RECORDS], ids=[c[0] for c in BAD_RECORDS]
+)
 def test_bad_record_names_field_and_rule(record, field, error_type):
     with pytest.raises(ValidationError) as info:
         Application.model_validate(record)
@@ -43,8 +43,9 @@ def test_non_finite_numbers_rejected(value):
 def test_boundaries_are_inclusive_where_the_spec_says():
     Application.model_validate(record(age=18, credit_history_length=0))
     Application.model_validate(record(age=120, credit_history_length=80))
-    Application.model_validate(record(debt_to_income_ratio=0, num_open_accounts=0,
-                                      num_late_payments=0))
+    Application.model_validate(
+        record(debt_to_income_ratio=0, num_open_accounts=0, num_late_payments=0)
+    )
     Application.model_validate(record(debt_to_income_ratio=10, num_open_accounts=100))
     Application.model_validate(record(age=30, credit_history_length=12))  # exactly age - 18
     Application.model_validate(record(annual_income=MAX_EXACT_INT))
@@ -103,15 +104,24 @@ def _broken(change: str, to: str) -> str:
         ("    le: 120\n", "    le: lots\n", ":20: features[0].le: Input should be a valid number"),
         ('op: "<="', 'op: "=<"', ":58: rules[0].op: Input should be '<', '<=', '>' or '>='"),
         ("right: age", "right: zip", ":58: rules[0].right: 'zip' is not a numeric feature"),
-        ("segments: [25, 35, 50, 65]", "segments: [35, 25]",
-         ":22: features[0].segments: segments: increasing cut points of a number"),
-        ("segments: [25, 35, 50, 65]", "segments: []",
-         ":22: features[0].segments: segments: increasing cut points of a number"),
+        (
+            "segments: [25, 35, 50, 65]",
+            "segments: [35, 25]",
+            ":22: features[0].segments: segments: increasing cut points of a number",
+        ),
+        (
+            "segments: [25, 35, 50, 65]",
+            "segments: []",
+            ":22: features[0].segments: segments: increasing cut points of a number",
+        ),
         ("  age: 35\n", "  age: 15\n", "example.age: example breaks the spec"),
         ("task: binary", "task: ternary", "task: Input should be 'binary' or 'multiclass'"),
         ("positive_label: 1\n", "", "positive_label: a binary model names its positive"),
-        ("    - {label: Medium, below: 0.6}", "    - {label: Medium, below: 0.2}",
-         "decision.levels: `below` must increase"),
+        (
+            "    - {label: Medium, below: 0.6}",
+            "    - {label: Medium, below: 0.2}",
+            "decision.levels: `below` must increase",
+        ),
         ("  - name: loan_amount", "  - name: loan amount", "features[6].name: must start with"),
         ("    kind: float", "    kind: text", "features[2].kind: Input should be"),
         ("    gt: 0\n", "    gt: 0\n    values: [a, b]\n", "category features (and only they)"),
@@ -156,8 +166,10 @@ def test_category_values_may_hold_any_characters():
 
 def test_fraud_matrix_codes_categories_and_booleans():
     model = record_model(FRAUD)
-    rows = [model.model_validate({**FRAUD.example, "merchant_category": c, "card_present": b})
-            for c, b in (("online", False), ("grocery", True))]
+    rows = [
+        model.model_validate({**FRAUD.example, "merchant_category": c, "card_present": b})
+        for c, b in (("online", False), ("grocery", True))
+    ]
     matrix = FRAUD.to_matrix(rows)
     assert matrix[:, 1].tolist() == [3.0, 0.0] and matrix[:, 2].tolist() == [0.0, 1.0]
     assert FRAUD.decode("merchant_category", matrix[:, 1]).tolist() == ["online", "grocery"]
@@ -172,16 +184,24 @@ def test_bool_is_strict():
 
 def test_admissible_agrees_with_request_validation():
     rng = np.random.default_rng(0)
-    rows = np.column_stack([
-        rng.integers(10, 130, 3000), rng.integers(-5, 100, 3000), rng.uniform(-1, 11, 3000),
-        rng.integers(-5, 90, 3000), rng.integers(-5, 110, 3000), rng.integers(-2, 9, 3000),
-        rng.integers(-5, 50, 3000),
-    ]).astype(float)
+    rows = np.column_stack(
+        [
+            rng.integers(10, 130, 3000),
+            rng.integers(-5, 100, 3000),
+            rng.uniform(-1, 11, 3000),
+            rng.integers(-5, 90, 3000),
+            rng.integers(-5, 110, 3000),
+            rng.integers(-2, 9, 3000),
+            rng.integers(-5, 50, 3000),
+        ]
+    ).astype(float)
     mask = CREDIT.admissible(rows)
     assert 0 < mask.sum() < len(rows)
     for row, ok in zip(rows, mask, strict=True):
-        values = {n: (float(v) if f.kind == "float" else int(v))
-                  for n, v, f in zip(CREDIT.feature_names, row, CREDIT.features, strict=True)}
+        values = {
+            n: (float(v) if f.kind == "float" else int(v))
+            for n, v, f in zip(CREDIT.feature_names, row, CREDIT.features, strict=True)
+        }
         try:
             Application.model_validate(values)
             valid = True

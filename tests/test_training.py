@@ -73,15 +73,19 @@ def test_rows_breaking_the_spec_are_reported_and_past_the_limit_stop_training():
     [
         (lambda df: df.drop(columns="default"), "no target column 'default'"),
         (lambda df: df.assign(default=0), "only ['0'] value"),
-        (lambda df: df.assign(default=df.default.map({0: "good", 1: "bad"})),
-         "positive label '1' is not in the target"),
+        (
+            lambda df: df.assign(default=df.default.map({0: "good", 1: "bad"})),
+            "positive label '1' is not in the target",
+        ),
         (lambda df: df.drop(columns="age"), "spec and data differ: the data has no column 'age'"),
         (lambda df: df.assign(loan_amount=5000), "column 'loan_amount' (loan_amount) is constant"),
     ],
 )
 def test_unusable_data_gets_one_clear_error(change, error):
-    with pytest.raises(DataError, match=error.replace("(", r"\(").replace(")", r"\)")
-                       .replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        DataError,
+        match=error.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]"),
+    ):
         prepare(CREDIT, change(credit(500, 1)))
 
 
@@ -122,8 +126,9 @@ def test_onnx_signature_derives_from_the_spec(fixture, request):
     assert inp.type.tensor_type.shape.dim[1].dim_value == len(spec.features)
 
 
-@pytest.mark.parametrize(("fixture", "spec"), [("trained_model", CREDIT), ("fraud_model", FRAUD),
-                                               ("iris_model", IRIS)])
+@pytest.mark.parametrize(
+    ("fixture", "spec"), [("trained_model", CREDIT), ("fraud_model", FRAUD), ("iris_model", IRIS)]
+)
 def test_onnx_matches_sklearn_on_the_whole_test_split(fixture, spec, request):
     folder = Path(request.getfixturevalue(fixture).path)
     frame, _ = source_frame(spec, None, None, None)
@@ -136,7 +141,9 @@ def test_model_quality(trained_model, fraud_model, iris_model):
     assert fraud_model.info.metadata["metrics"]["roc_auc"] > 0.8
     assert iris_model.info.metadata["metrics"]["accuracy"] > 0.9
     assert iris_model.info.metadata["class_balance"] == {
-        "setosa": 50, "versicolor": 50, "virginica": 50
+        "setosa": 50,
+        "versicolor": 50,
+        "virginica": 50,
     }
 
 

@@ -61,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         # pays for them only when the store lacks the model.
         from training.train import train
 
-        stored = train(spec, load_settings().parity_tolerance, args.data, args.n_samples,
-                       args.seed)
+        stored = train(spec, load_settings().parity_tolerance, args.data, args.n_samples, args.seed)
     except (SpecError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -51,8 +51,10 @@ def source_frame(
         raise DataError(f"spec {spec.name} names no data: pass DATA=<file.csv|file.parquet>")
     generate = GENERATORS.get(spec.data.generator)
     if generate is None:
-        raise DataError(f"spec {spec.name}: unknown generator {spec.data.generator!r}; "
-                        f"known: {sorted(GENERATORS)}")
+        raise DataError(
+            f"spec {spec.name}: unknown generator {spec.data.generator!r}; "
+            f"known: {sorted(GENERATORS)}"
+        )
     n = n_samples or spec.data.n_samples
     seed = spec.data.seed if seed is None else seed
     return generate(n, seed), f"generator {spec.data.generator} (n={n}, seed={seed})"
@@ -73,15 +75,19 @@ def encode_target(spec: ModelSpec, frame: pd.DataFrame) -> np.ndarray:
     labels = target_labels(frame[spec.target]).reindex(frame.index)
     seen = sorted(labels.dropna().unique())
     if len(seen) < 2:
-        raise DataError(f"the target {spec.target!r} has only {seen or 'no'} value(s): "
-                        "a model needs at least two classes")
+        raise DataError(
+            f"the target {spec.target!r} has only {seen or 'no'} value(s): "
+            "a model needs at least two classes"
+        )
     if labels.isna().any():
         raise DataError(f"the target {spec.target!r} is empty in {int(labels.isna().sum())} rows")
     if spec.task == "binary":
         positive = str(spec.positive_label)
         if positive not in seen:
-            raise DataError(f"positive label {positive!r} is not in the target {spec.target!r} "
-                            f"(values: {seen[:10]})")
+            raise DataError(
+                f"positive label {positive!r} is not in the target {spec.target!r} "
+                f"(values: {seen[:10]})"
+            )
         if len(seen) > 2:
             raise DataError(f"binary target {spec.target!r} has {len(seen)} values: {seen[:10]}")
         return (labels == positive).to_numpy().astype(np.int64)
@@ -109,8 +115,10 @@ def prepare(spec: ModelSpec, frame: pd.DataFrame) -> Prepared:
         column = frame.get(f.source_column)
         if column is not None and column.nunique(dropna=True) < 2:
             state = "empty" if column.notna().sum() == 0 else "constant"
-            raise DataError(f"column {f.source_column!r} ({f.name}) is {state}: it cannot "
-                            "inform the model; remove it from the spec")
+            raise DataError(
+                f"column {f.source_column!r} ({f.name}) is {state}: it cannot "
+                "inform the model; remove it from the spec"
+            )
     try:
         encoded = encode_frame(spec, frame, check_rules=False)
     except ValueError as exc:
@@ -138,10 +146,12 @@ def data_hash(df: pd.DataFrame) -> str:
 
 def split(spec: ModelSpec, data: Prepared) -> tuple[np.ndarray, ...]:
     """Stratified split into train/test features and targets (the spec's size and seed)."""
-    return tuple(train_test_split(
-        data.features,
-        data.target,
-        test_size=spec.training.test_size,
-        stratify=data.target,
-        random_state=spec.training.split_seed,
-    ))
+    return tuple(
+        train_test_split(
+            data.features,
+            data.target,
+            test_size=spec.training.test_size,
+            stratify=data.target,
+            random_state=spec.training.split_seed,
+        )
+    )

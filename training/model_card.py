@@ -24,9 +24,9 @@ from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, roc_auc_
 
 from monitoring.report import CSS, png, templates
 from riskserve.decisions import Policy
-from riskserve.scores import score_rows
 from riskserve.model_entry import MODEL_CARD_HTML, MODEL_CARD_JSON, MODEL_CARD_MD, drift_profile
 from riskserve.reasons import Explainer, reason_code, reason_text
+from riskserve.scores import score_rows
 from riskserve.spec import ModelSpec
 from training.evaluate import positive_cut
 from training.performance import binary_figures

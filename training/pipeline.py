@@ -30,8 +30,9 @@ def build_pipeline(spec: ModelSpec) -> Pipeline:
     categories = [i for i, f in enumerate(spec.features) if f.kind == "category"]
     parts = [("scale", StandardScaler(), numeric)] if numeric else []
     if categories:
-        known = [np.arange(len(spec.features[i].values or ()), dtype=np.float64)
-                 for i in categories]
+        known = [
+            np.arange(len(spec.features[i].values or ()), dtype=np.float64) for i in categories
+        ]
         parts.append(("one_hot", OneHotEncoder(categories=known), categories))
     return Pipeline(
         [

@@ -33,7 +33,14 @@ from training.model_card import card_facts, write_card
 from training.pipeline import build_pipeline, export_onnx
 
 VERSIONED_LIBRARIES = (
-    "bentoml", "numpy", "onnx", "onnxruntime", "pandas", "scikit-learn", "shap", "skl2onnx"
+    "bentoml",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "pandas",
+    "scikit-learn",
+    "shap",
+    "skl2onnx",
 )
 
 
@@ -54,8 +61,10 @@ def train(
     frame, source = source_frame(spec, data, n_samples, seed)
     prepared = prepare(spec, frame)
     x_train, x_test, y_train, y_test = split(spec, prepared)
-    step(f"read {prepared.rows} rows from {source}; {len(prepared.rejects.row.unique())} "
-         f"rejected; {len(x_train)} train, {len(x_test)} test")
+    step(
+        f"read {prepared.rows} rows from {source}; {len(prepared.rejects.row.unique())} "
+        f"rejected; {len(x_train)} train, {len(x_test)} test"
+    )
 
     pipeline = build_pipeline(spec).fit(x_train, y_train)
     step("fitted " + " -> ".join(type(s).__name__ for _, s in pipeline.steps))

@@ -31,6 +31,7 @@ from riskserve.backends import OnnxBackend
 from riskserve.contract import Contract
 from riskserve.decisions import Policy
 from riskserve.files import write_atomically
+from riskserve.scores import score_rows
 from riskserve.settings import MODEL_ENV, load_settings
 
 MODELS = ("credit_model", "fraud_model")
@@ -41,7 +42,7 @@ STAGES = (
     ("JSON parse + Pydantic validation", (("_validate", "riskserve/contract.py"),)),
     ("feature matrix", (("to_matrix", "riskserve/spec.py"),)),
     ("ONNX Runtime", (("predict_proba", "riskserve/backends.py"),)),
-    ("decisions", (("decide", "riskserve/decisions.py"),)),
+    ("decisions", (("classify", "riskserve/decisions.py"), ("answers", "riskserve/scores.py"))),
     ("audit write", (("write", "riskserve/audit.py"),)),
     ("live metrics", (("observe", "riskserve/live_metrics.py"),)),
     ("request log", (("_log", HTTP),)),
@@ -65,7 +66,8 @@ def time_stages(model: http_bench.Model, body: bytes, audit_folder: Path) -> dic
     records = contract.many(body)
     features = model.spec.to_matrix(records)
     probabilities = backend.predict_proba(features)
-    decisions, _, scored = policy.decide(probabilities)
+    scores = score_rows(policy, probabilities)
+    decisions, scored = scores.answers(), scores.scored
     as_dicts = [r.__dict__ for r in records]
 
     def write_audit() -> None:
@@ -77,6 +79,7 @@ def time_stages(model: http_bench.Model, body: bytes, audit_folder: Path) -> dic
             probabilities=scored.tolist(),
             decisions=decisions,
             latency_ms=1.0,
+            role="champion",
         )
 
     answer = {"results": decisions, "model_version": model.tag, "latency_ms": 1.0}
@@ -86,7 +89,7 @@ def time_stages(model: http_bench.Model, body: bytes, audit_folder: Path) -> dic
             "JSON parse + Pydantic validation": cpu_time(lambda: contract.many(body)),
             "feature matrix": cpu_time(lambda: model.spec.to_matrix(records)),
             "ONNX Runtime": cpu_time(lambda: backend.predict_proba(features)),
-            "decisions": cpu_time(lambda: policy.decide(probabilities)),
+            "decisions": cpu_time(lambda: score_rows(policy, probabilities).answers()),
             "audit write": cpu_time(write_audit),
             "answer: orjson serialisation": cpu_time(lambda: orjson.dumps(answer)),
         }

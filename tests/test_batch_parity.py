@@ -84,7 +84,10 @@ def _record(spec: ModelSpec, rng: random.Random) -> dict[str, Any]:
         record.pop(rng.choice(spec.feature_names))
     elif shape < 0.06:
         record[rng.choice(["extra", "records", "Age"])] = 1
-    elif shape < 0.08:  # same fields, another order
+    elif shape < 0.09:  # as many fields, one misnamed
+        name = rng.choice(spec.feature_names)
+        record[name.upper()] = record.pop(name)
+    elif shape < 0.11:  # same fields, another order
         record = dict(rng.sample(list(record.items()), len(record)))
     return record
 

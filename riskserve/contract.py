@@ -4,8 +4,10 @@ one validator every way into the service uses.
 Validating the raw body with `model_validate_json` (parsing and checking in one pass)
 costs about 4 µs for one record and 1.5 ms for 1,000 on this project's machine, which
 is why the scoring routes call it directly rather than through BentoML's per-request
-machinery. Errors name the field (and record index) and the rule; one formatter builds
-the 400 body for all of them.
+machinery. A batch is first checked column-wise (`riskserve.columns`), several times
+faster; only a batch that check is not sure of goes through Pydantic, so errors are
+always Pydantic's: they name the field (and record index) and the rule, and one
+formatter builds the 400 body for all of them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from riskserve.columns import ColumnCheck, Rows
 from riskserve.decisions import Policy
 from riskserve.errors import ErrorResponse
 from riskserve.spec import Feature, ModelSpec, Rule
@@ -70,8 +73,13 @@ def _rule_validator(rule: Rule, later: str, earlier: str) -> Any:
             raise PydanticCustomError(
                 "cross_field",
                 "Input should satisfy {rule} (got {left_name}={left}, {right_name}={right})",
-                {"rule": rule.text, "left_name": rule.left, "left": left,
-                 "right_name": rule.right, "right": right},
+                {
+                    "rule": rule.text,
+                    "left_name": rule.left,
+                    "left": left,
+                    "right_name": rule.right,
+                    "right": right,
+                },
             )
         return value
 
@@ -145,17 +153,24 @@ def _response_models(spec: ModelSpec, policy: Policy, reasons: str) -> type[Base
     if policy.kind == "argmax":
         fields[policy.field] = (label, Field(description="The most probable class."))
         fields[policy.probability_field] = (
-            dict[str, float], Field(description="Probability of each class.")
+            dict[str, float],
+            Field(description="Probability of each class."),
         )
     else:
         if policy.kind == "bands":
-            fields[policy.prediction_field] = (Literal[0, 1], Field(
-                description=f"1 if {policy.probability_field} >= "
-                f"{policy.cutoffs['threshold']:g} ({spec.positive_label}), else 0."
-            ))
-        fields[policy.probability_field] = (float, Field(
-            ge=0, le=1, description=f"Probability that {spec.target} is {spec.positive_label}."
-        ))
+            fields[policy.prediction_field] = (
+                Literal[0, 1],
+                Field(
+                    description=f"1 if {policy.probability_field} >= "
+                    f"{policy.cutoffs['threshold']:g} ({spec.positive_label}), else 0."
+                ),
+            )
+        fields[policy.probability_field] = (
+            float,
+            Field(
+                ge=0, le=1, description=f"Probability that {spec.target} is {spec.positive_label}."
+            ),
+        )
         fields[policy.field] = (label, Field(description=policy.explain()))
         if reasons != "never":
             when = (
@@ -181,6 +196,7 @@ class Contract:
     score: type[BaseModel]
     prediction: type[BaseModel]
     batch_prediction: type[BaseModel]
+    columns: ColumnCheck | None = None  # None: no spec, nothing to score
 
     @classmethod
     def build(
@@ -210,6 +226,7 @@ class Contract:
                 model_version=(str, ...),
                 latency_ms=(float, Field(description="Time spent in the service.")),
             ),
+            columns=ColumnCheck(spec, max_records),
         )
 
     @classmethod
@@ -217,17 +234,29 @@ class Contract:
         """Open models for a service with no usable spec: it is unready and says why,
         but still starts, publishes its OpenAPI document and answers probes."""
         anything = create_model("Record", __config__=ConfigDict(extra="allow"))
-        return cls(anything, create_model(
-            "BatchRequest", records=(list[anything], Field(min_length=1, max_length=max_records))
-        ), anything, anything, anything)
+        return cls(
+            anything,
+            create_model(
+                "BatchRequest",
+                records=(list[anything], Field(min_length=1, max_length=max_records)),
+            ),
+            anything,
+            anything,
+            anything,
+        )
 
-    def one(self, body: bytes) -> list[Any]:
+    def one(self, body: bytes) -> Rows:
         """A single flat record."""
-        return [_validate(self.record, body)]
+        assert self.columns is not None
+        return Rows.of(self.columns.spec, [_validate(self.record, body)])
 
-    def many(self, body: bytes) -> list[Any]:
+    def many(self, body: bytes) -> Rows:
         """`{"records": [...]}` with 1..max_records records."""
-        return _validate(self.batch, body).records
+        assert self.columns is not None
+        rows = self.columns.rows(body)
+        if rows is None:  # a batch the column check is unsure of: Pydantic has the word
+            rows = Rows.of(self.columns.spec, _validate(self.batch, body).records)
+        return rows
 
 
 def _validate(model: Any, body: bytes) -> Any:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from riskserve.audit import AuditLog
 from riskserve.challenger import Challenger
+from riskserve.columns import Rows
 from riskserve.decisions import Policy
 from riskserve.errors import ErrorResponse
 from riskserve.live_metrics import CHALLENGER, CHAMPION, LiveMetrics
@@ -121,7 +122,7 @@ class Scorer:
     async def score(
         self,
         endpoint: str,
-        records: Sequence[BaseModel],
+        records: Rows | Sequence[BaseModel],
         request_id: str,
         started: float,
         key: str | None = None,
@@ -132,10 +133,12 @@ class Scorer:
         `key` routes the request to the champion or the challenger (default: the request
         id). In split mode a routed request is answered by the challenger, or by the
         champion if the challenger fails; in shadow mode the champion answers and the
-        challenger's score rides along in the audit line.
+        challenger's score rides along in the audit line. `records` are the contract's
+        validated rows, or Pydantic records (BentoML's typed methods, in-process callers).
         """
         info = await self.model_info()
-        features = self.spec.to_matrix(records)
+        rows = records if isinstance(records, Rows) else Rows.of(self.spec, records)
+        features = rows.matrix
         challenger = self.challenger
         route = challenger.route(key or request_id) if challenger else None
         scores = challenger.score(features) if challenger and route == "split" else None
@@ -154,7 +157,7 @@ class Scorer:
             request_id=request_id,
             model_version=version,
             endpoint=endpoint,
-            records=[r.__dict__ for r in records],
+            records=rows.records,
             probabilities=scores.scored.tolist(),
             decisions=decisions,
             latency_ms=latency_ms,

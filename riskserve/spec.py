@@ -88,10 +88,16 @@ class Feature(_Strict):
     @property
     def bounds_text(self) -> str:
         """The bounds as people read them (`18 <= x <= 120`), or '' when there are none."""
-        lower = f"{self.ge:g} <= " if self.ge is not None else (
-            f"{self.gt:g} < " if self.gt is not None else "")
-        upper = f" <= {self.le:g}" if self.le is not None else (
-            f" < {self.lt:g}" if self.lt is not None else "")
+        lower = (
+            f"{self.ge:g} <= "
+            if self.ge is not None
+            else (f"{self.gt:g} < " if self.gt is not None else "")
+        )
+        upper = (
+            f" <= {self.le:g}"
+            if self.le is not None
+            else (f" < {self.lt:g}" if self.lt is not None else "")
+        )
         return f"{lower}{self.name}{upper}" if lower or upper else ""
 
 
@@ -202,7 +208,8 @@ class ModelSpec(_Strict):
         return (f"not {self.positive_label}", str(self.positive_label))
 
     @functools.cached_property
-    def _coders(self) -> tuple[dict[str, int] | None, ...]:
+    def coders(self) -> tuple[dict[str, int] | None, ...]:
+        """Per feature, a category's value -> code in the matrix (None: not a category)."""
         return tuple(
             {v: i for i, v in enumerate(f.values or ())} if f.kind == "category" else None
             for f in self.features
@@ -217,7 +224,7 @@ class ModelSpec(_Strict):
         """
         matrix = np.empty((len(records), len(self.features)))
         fields = [r.__dict__ for r in records]
-        for j, (name, coder) in enumerate(zip(self.feature_names, self._coders, strict=True)):
+        for j, (name, coder) in enumerate(zip(self.feature_names, self.coders, strict=True)):
             matrix[:, j] = [coder[f[name]] for f in fields] if coder else [f[name] for f in fields]
         return matrix
 
@@ -242,14 +249,14 @@ class ModelSpec(_Strict):
             if f.kind not in NUMERIC_KINDS:
                 continue
             ok &= column <= f.upper
-            for bound, compare in ((f.ge, np.greater_equal), (f.gt, np.greater),
-                                   (f.lt, np.less)):
+            for bound, compare in ((f.ge, np.greater_equal), (f.gt, np.greater), (f.lt, np.less)):
                 if bound is not None:
                     ok &= compare(column, bound)
         names = self.feature_names
         for rule in self.rules:
-            ok &= rule.holds(features[:, names.index(rule.left)],
-                             features[:, names.index(rule.right)])
+            ok &= rule.holds(
+                features[:, names.index(rule.left)], features[:, names.index(rule.right)]
+            )
         return ok
 
     def to_json(self) -> dict[str, Any]:
@@ -293,8 +300,10 @@ def _problems(spec: ModelSpec) -> Iterator[tuple[tuple[Any, ...], str]]:
         if spec.classes is not None:
             yield ("classes",), "classes are for multiclass models; binary ones use positive_label"
     else:
-        if spec.classes is None or len(spec.classes) < 3 or len(set(spec.classes)) != len(
-            spec.classes
+        if (
+            spec.classes is None
+            or len(spec.classes) < 3
+            or len(set(spec.classes)) != len(spec.classes)
         ):
             yield ("classes",), "a multiclass model lists 3 or more distinct class labels"
         if spec.positive_label is not None:
@@ -310,8 +319,10 @@ def _problems(spec: ModelSpec) -> Iterator[tuple[tuple[Any, ...], str]]:
     missing = [n for n in names if n not in spec.example]
     extra = [k for k in spec.example if k not in names]
     if missing or extra:
-        yield ("example",), f"example must hold exactly the features (missing {missing}, " \
-            f"unknown {extra})"
+        yield (
+            ("example",),
+            f"example must hold exactly the features (missing {missing}, unknown {extra})",
+        )
 
 
 def _example_problems(spec: ModelSpec) -> Iterator[tuple[tuple[Any, ...], str]]:
@@ -328,8 +339,10 @@ def _example_problems(spec: ModelSpec) -> Iterator[tuple[tuple[Any, ...], str]]:
 def _decision_problems(spec: ModelSpec) -> Iterator[tuple[tuple[Any, ...], str]]:
     d = spec.decision
     if (spec.task == "multiclass") != (d.policy == "argmax"):
-        yield ("decision", "policy"), "multiclass models decide by argmax; binary by " \
-            "bands or cutoffs"
+        yield (
+            ("decision", "policy"),
+            "multiclass models decide by argmax; binary by bands or cutoffs",
+        )
     if d.policy == "argmax":
         return
     if len(d.levels) < 2:

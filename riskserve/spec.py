@@ -288,8 +288,11 @@ def _problems(spec: ModelSpec) -> Iterator[tuple[tuple[Any, ...], str]]:
         if f.segments is not None and (
             bool(f.segments) != numeric or list(f.segments) != sorted(set(f.segments))
         ):
-            yield (*where, "segments"), "segments: increasing cut points of a number, or " \
-                "[] (one segment per value) for a category or bool"
+            yield (
+                (*where, "segments"),
+                "segments: increasing cut points of a number, or "
+                "[] (one segment per value) for a category or bool",
+            )
         if (f.kind == "category") != (f.values is not None):
             yield (*where, "values"), "category features (and only they) list their values"
         elif f.values is not None and (not f.values or len(set(f.values)) != len(f.values)):

@@ -114,7 +114,7 @@ def test_columns_become_the_same_records_as_predict():
     )
     contract = Contract.build(CREDIT, Policy(CREDIT), 1000)
     expected = contract.many(orjson.dumps({"records": [EXAMPLE, second]}))
-    assert [r.__dict__ for r in inference.records] == [r.__dict__ for r in expected]
+    assert [r.__dict__ for r in inference.records] == expected.records
     assert type(inference.records[1].debt_to_income_ratio) is float
     assert (inference.id, inference.parameters) == ("r-1", {"k": 1})
     fraud = dict(FRAUD.example)

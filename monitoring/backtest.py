@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
-from monitoring.current import BadInput, audit_files, first_line, read_table
+from monitoring.current import BadInput, audit_files, audit_records, first_line, read_table
 
 _OUTCOMES = {"1": 1, "0": 0, "true": 1, "false": 0, "1.0": 1, "0.0": 0}
 
@@ -67,28 +66,20 @@ def read_outcomes(path: Path) -> pd.DataFrame:
 def read_decisions(path: Path, field: str) -> tuple[pd.DataFrame, str]:
     """Every audit record's request id, time, model version, probability and label."""
     folder, files = audit_files(path)
-    rows = []
-    for file in files:
-        with file.open("rb") as lines:
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = orjson.loads(line)
-                    rows.append(
-                        (
-                            record["request_id"],
-                            record["timestamp"],
-                            record["model_version"],
-                            float(record["probability"]),
-                            record["decision"][field],
-                        )
-                    )
-                except (ValueError, KeyError, TypeError):
-                    raise BadInput(
-                        f"{file}:{number}: not an audit record of this model "
-                        f"(request_id, timestamp, probability, decision.{field})"
-                    ) from None
+    expected = f"of this model (request_id, timestamp, probability, decision.{field})"
+    rows = list(
+        audit_records(
+            files,
+            lambda r: (
+                r["request_id"],
+                r["timestamp"],
+                r["model_version"],
+                float(r["probability"]),
+                r["decision"][field],
+            ),
+            expected,
+        )
+    )
     frame = pd.DataFrame(
         rows, columns=["request_id", "decided_at", "model_version", "probability", "label"]
     )

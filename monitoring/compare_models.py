@@ -19,15 +19,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
-from monitoring.current import BadInput, audit_files, exit_status, first_line
+from monitoring.current import BadInput, audit_files, audit_records, exit_status, first_line
 from riskserve import psi
 
 # Quantile cut points of a numeric feature's segments (quartiles).
 SEGMENT_QUANTILES = (0.25, 0.5, 0.75)
 CALIBRATION_BINS = 10
+
+
+def _pair(record: dict[str, Any]) -> dict[str, Any] | None:
+    """One record's champion and challenger scores, or None without a challenger score."""
+    shadow = record.get("challenger")
+    if not shadow:
+        return None
+    return {
+        "request_id": record["request_id"],
+        "index": record["index"],
+        "features": record["features"],
+        "champion": record["model_version"],
+        "challenger": shadow["model_version"],
+        "p_champion": record["probability"],
+        "p_challenger": shadow["probability"],
+        "d_champion": record["decision"],
+        "d_challenger": shadow["decision"],
+    }
 
 
 def read_pairs(path: Path) -> tuple[pd.DataFrame, list[str]]:
@@ -37,30 +54,9 @@ def read_pairs(path: Path) -> tuple[pd.DataFrame, list[str]]:
     (an earlier experiment in the same folder) are counted in the notes.
     """
     folder, files = audit_files(path)
-    rows, without = [], 0
-    for file in files:
-        for number, line in enumerate(file.read_bytes().splitlines(), 1):
-            try:
-                record = orjson.loads(line)
-                shadow = record.get("challenger")
-                if not shadow:
-                    without += 1
-                    continue
-                rows.append(
-                    {
-                        "request_id": record["request_id"],
-                        "index": record["index"],
-                        "features": record["features"],
-                        "champion": record["model_version"],
-                        "challenger": shadow["model_version"],
-                        "p_champion": record["probability"],
-                        "p_challenger": shadow["probability"],
-                        "d_champion": record["decision"],
-                        "d_challenger": shadow["decision"],
-                    }
-                )
-            except (ValueError, KeyError, TypeError, AttributeError):
-                raise BadInput(f"{file}:{number}: not an audit record") from None
+    scored = list(audit_records(files, _pair, "with request_id, index, features, probability"))
+    rows = [row for row in scored if row is not None]
+    without = len(scored) - len(rows)
     if not rows:
         raise BadInput(f"{folder}: no audit line has a challenger score (run one in shadow mode)")
     frame = pd.DataFrame(rows)

@@ -10,9 +10,10 @@ import dataclasses
 import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -26,6 +27,9 @@ AUDIT_SUBDIR = "audit"
 _AUDIT_NAME = re.compile(r".+\.jsonl(\.\d+)?$")
 # How the audit log writes a sensitive feature's value (`riskserve.audit`).
 _DIGEST = r"sha256:[0-9a-f]+"
+
+
+T = TypeVar("T")
 
 
 class BadInput(ValueError):
@@ -128,28 +132,40 @@ def audit_files(path: Path) -> tuple[Path, list[Path]]:
     return folder, files
 
 
-def _read_audit(path: Path, window: Window) -> tuple[pd.DataFrame, str]:
-    """Features of every audit record in `path` (or `path`/audit) within the window."""
-    folder, files = audit_files(path)
-    stamps: list[str] = []
-    rows: list[dict] = []
+def audit_records(
+    files: list[Path], extract: Callable[[dict[str, Any]], T], expected: str
+) -> Iterator[T]:
+    """`extract` of every audit record in `files`. A line that is not JSON, or that
+    `extract` cannot read (ValueError, KeyError, TypeError, AttributeError), is bad input
+    naming the file, the line and what was `expected`."""
     for file in files:
         with file.open("rb") as lines:
             for number, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
                 try:
-                    record = orjson.loads(line)
-                    stamp, features = record["timestamp"], record["features"]
-                    if not isinstance(features, dict):
-                        raise TypeError
-                except (ValueError, KeyError, TypeError):
-                    raise BadInput(
-                        f"{file}:{number}: not an audit record (a JSON object with "
-                        "'timestamp' and 'features')"
-                    ) from None
-                stamps.append(stamp)
-                rows.append(features)
+                    value = extract(orjson.loads(line))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    raise BadInput(f"{file}:{number}: not an audit record {expected}") from None
+                yield value
+
+
+def _stamp_and_features(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    features = record["features"]
+    if not isinstance(features, dict):
+        raise TypeError("features is not an object")
+    return record["timestamp"], features
+
+
+def _read_audit(path: Path, window: Window) -> tuple[pd.DataFrame, str]:
+    """Features of every audit record in `path` (or `path`/audit) within the window."""
+    folder, files = audit_files(path)
+    stamps: list[str] = []
+    rows: list[dict] = []
+    expected = "(a JSON object with 'timestamp' and 'features')"
+    for stamp, features in audit_records(files, _stamp_and_features, expected):
+        stamps.append(stamp)
+        rows.append(features)
     frame = pd.DataFrame(rows)
     if window:
         try:

@@ -9,7 +9,14 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from monitoring.report import CSS, CURRENT_COLOR, REFERENCE_COLOR, png, templates
+from monitoring.report import (
+    CSS,
+    CURRENT_COLOR,
+    REFERENCE_COLOR,
+    draw_calibration,
+    png,
+    templates,
+)
 from riskserve.files import write_atomically
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -19,22 +26,14 @@ def _calibration_plot(result: dict[str, Any]) -> str:
     """Predicted vs observed rate per score decile: held out at training, and live."""
     fig = Figure(figsize=(5.2, 4.2), dpi=90)
     ax = fig.subplots()
-    top = 0.0
+    curves = []
     for name, figures, color in (
         ("held out (model card)", result["training"], REFERENCE_COLOR),
         ("outcomes", result["overall"], CURRENT_COLOR),
     ):
         bins = [b for b in figures["calibration"] if b["rows"]]
-        x, y = [b["predicted"] for b in bins], [b["observed"] for b in bins]
-        ax.plot(x, y, "o-", color=color, label=name)
-        top = max(top, *x, *y)
-    ax.plot([0, top], [0, top], color="#999", linestyle="--", linewidth=1, label="perfect")
-    ax.set(
-        xlabel="mean predicted probability",
-        ylabel="observed rate",
-        title="Calibration by the card's score deciles",
-    )
-    ax.legend(loc="upper left", frameon=False)
+        curves.append((name, [b["predicted"] for b in bins], [b["observed"] for b in bins], color))
+    draw_calibration(ax, curves, "Calibration by the card's score deciles")
     fig.subplots_adjust(left=0.14, bottom=0.12, right=0.97, top=0.9)
     return png(fig)
 

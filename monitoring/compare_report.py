@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from monitoring.report import CSS, CURRENT_COLOR, REFERENCE_COLOR, png
+from monitoring.report import CSS, CURRENT_COLOR, REFERENCE_COLOR, draw_calibration, png
 from riskserve.files import write_atomically
 
 # Points drawn in the score scatter (a sample of them beyond this).
@@ -85,28 +85,16 @@ def _extra_plot(result: dict[str, Any]) -> str:
     axes[0].set_yticks(ticks, labels)
     axes[0].set(xlabel="challenger decision", ylabel="champion decision", title="decision swaps")
     if calibrated:
-        ax = axes[1]
-        ax.plot([0, 1], [0, 1], color="#888", linewidth=1, linestyle="--")
-        top = 0.0
-        for role, color in (("champion", REFERENCE_COLOR), ("challenger", CURRENT_COLOR)):
-            points = result["outcomes"][role]["calibration"]
-            top = max(top, *(max(p["mean_probability"], p["observed_rate"]) for p in points))
-            ax.plot(
-                [p["mean_probability"] for p in points],
-                [p["observed_rate"] for p in points],
-                marker="o",
-                color=color,
-                label=role,
+        curves = [
+            (
+                role,
+                [p["mean_probability"] for p in result["outcomes"][role]["calibration"]],
+                [p["observed_rate"] for p in result["outcomes"][role]["calibration"]],
+                color,
             )
-        ax.set(
-            xlabel="mean probability (decile of scores)",
-            ylabel="observed outcome rate",
-            title="calibration",
-            # Zoomed to the scores that occur: risk scores often stay far below 1.
-            xlim=(0, min(1.0, 1.1 * top)),
-            ylim=(0, min(1.0, 1.1 * top)),
-        )
-        ax.legend(frameon=False)
+            for role, color in (("champion", REFERENCE_COLOR), ("challenger", CURRENT_COLOR))
+        ]
+        draw_calibration(axes[1], curves, "calibration by score decile")
     return png(fig)
 
 

@@ -172,6 +172,26 @@ def templates(folder: Path) -> jinja2.Environment:
     return env
 
 
+def draw_calibration(
+    ax: Any, curves: list[tuple[str, list[float], list[float], str]], title: str
+) -> None:
+    """Observed rate against mean predicted probability per score bin, a curve per
+    (label, predicted, observed, colour), beside the diagonal; zoomed to the scores that
+    occur, since risk scores often stay far below 1."""
+    top = min(1.0, 1.1 * max(max(*x, *y) for _, x, y, _ in curves))
+    ax.plot([0, top], [0, top], color="#999", linestyle="--", linewidth=1, label="perfect")
+    for label, predicted, observed, color in curves:
+        ax.plot(predicted, observed, "o-", color=color, label=label)
+    ax.set(
+        xlabel="mean predicted probability",
+        ylabel="observed rate",
+        title=title,
+        xlim=(0, top),
+        ylim=(0, top),
+    )
+    ax.legend(loc="upper left", frameon=False)
+
+
 def png(fig: Figure) -> str:
     """A figure as base64 PNG, for an `<img src='data:image/png;base64,...'>`."""
     buffer = io.BytesIO()

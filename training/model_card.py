@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, roc_auc_score, roc_curve
 
-from monitoring.report import CSS, png, templates
+from monitoring.report import CSS, draw_calibration, png, templates
 from riskserve.decisions import Policy
 from riskserve.model_entry import MODEL_CARD_HTML, MODEL_CARD_JSON, MODEL_CARD_MD, drift_profile
 from riskserve.reasons import Explainer, reason_code, reason_text
@@ -136,21 +136,9 @@ def _plots(figures: dict[str, Any], p: np.ndarray, y: np.ndarray) -> dict[str, s
     fig = Figure(figsize=(4.6, 4), dpi=90)
     ax = fig.subplots()
     bins = [b for b in figures["calibration"] if b["rows"]]
-    ax.plot(
-        [b["predicted"] for b in bins],
-        [b["observed"] for b in bins],
-        "o-",
-        color=POSITIVE_COLOR,
-        label="score deciles",
-    )
-    top = max(max(b["predicted"] for b in bins), max(b["observed"] for b in bins)) * 1.05
-    ax.plot([0, top], [0, top], color="#999", linestyle="--", linewidth=1, label="perfect")
-    ax.set(
-        xlabel="mean predicted probability",
-        ylabel="observed rate",
-        title="Calibration (held-out deciles)",
-    )
-    ax.legend(loc="upper left", frameon=False)
+    predicted, observed = [b["predicted"] for b in bins], [b["observed"] for b in bins]
+    curve = ("score deciles", predicted, observed, POSITIVE_COLOR)
+    draw_calibration(ax, [curve], "Calibration (held-out deciles)")
     fig.subplots_adjust(left=0.15, bottom=0.13, right=0.97, top=0.9)
     plots["calibration"] = png(fig)
 

@@ -4,8 +4,10 @@ checked, scored and decided.
 The file scorer (`riskserve.score_files`) and the Spark job (`riskserve.spark_job`)
 both call `score_frame` on pandas chunks. It checks rows with `riskserve.tables` (the
 same spec the API's request models come from, a column at a time), scores them with
-the backend the service would load, and decides with `riskserve.scores.score_rows`, the
-API's own step; so a chunk gets the answers the API would give, row for row.
+the backend the service would load, decides with `riskserve.scores.score_rows`, the
+API's own step, and adds reason codes as configuration asks (`reasons`, `max_reasons`;
+the API's explainer and rule); so a chunk gets the answers the API would give, row for
+row (reasons as a JSON list per row).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import os
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from riskserve.backends import Backend
 from riskserve.decisions import Policy
-from riskserve.model_entry import open_entry, store_entry
+from riskserve.model_entry import ModelUnavailable, checked_explainer, open_entry, store_entry
+from riskserve.reasons import Explainer
 from riskserve.scores import score_rows
 from riskserve.settings import Settings
 from riskserve.spec import ModelSpec
@@ -27,6 +31,7 @@ from riskserve.tables import encode_frame
 
 ROW = "row"  # the id column when the input has no key: the row's 0-based input position
 VERSION = "model_version"
+REASONS = "reasons"
 REJECT_COLUMNS = ("field", "rule")
 
 
@@ -39,6 +44,8 @@ class BatchModel:
     spec: ModelSpec
     policy: Policy
     backend: Backend
+    settings: Settings
+    explainer: Explainer | None = None
 
     @classmethod
     def load(cls, folder: Path, tag: str, settings: Settings) -> BatchModel:
@@ -47,7 +54,16 @@ class BatchModel:
         Raises `ModelUnavailable` or `PolicyError` with one line saying why not.
         """
         spec, backend, _, _ = open_entry(folder, tag, settings.backend, settings.parity_tolerance)
-        return cls(tag, folder, spec, Policy(spec, settings.cutoffs.get(spec.name)), backend)
+        explainer = None
+        if settings.reasons != "never" and spec.task == "binary":
+            try:
+                explainer = checked_explainer(folder, spec)[0]
+            except (OSError, ValueError, KeyError) as exc:  # ExplainerError is a ValueError
+                raise ModelUnavailable(
+                    f"model {tag}: reason codes fail their startup check ({exc}); retrain it"
+                ) from None
+        policy = Policy(spec, settings.cutoffs.get(spec.name))
+        return cls(tag, folder, spec, policy, backend, settings, explainer)
 
     @property
     def input_columns(self) -> list[str]:
@@ -70,7 +86,10 @@ def find_model(tag: str, store: Path | None, settings: Settings) -> BatchModel:
 def answer_dtypes(model: BatchModel) -> dict[str, np.dtype]:
     """The answer's columns in a scored table, and their types."""
     none = score_rows(model.policy, np.empty((0, len(model.spec.labels))))
-    return {name: column.dtype for name, column in none.columns().items()}
+    dtypes = {name: column.dtype for name, column in none.columns().items()}
+    if model.explainer is not None:
+        dtypes[REASONS] = np.dtype(object)
+    return dtypes
 
 
 def score_frame(
@@ -85,6 +104,12 @@ def score_frame(
     ids = frame[id_name].to_numpy()
     scores = score_rows(model.policy, model.backend.predict_proba(encoded.matrix))
     scored = pd.DataFrame({id_name: ids[encoded.accepted], **scores.columns()})
+    if model.explainer is not None:
+        settings = model.settings
+        reasons = scores.reasons(
+            model.explainer, encoded.matrix, settings.reasons, settings.max_reasons
+        )
+        scored[REASONS] = [orjson.dumps(r).decode() for r in reasons]
     scored[VERSION] = model.tag
     rejects = encoded.rejects
     rejected = pd.DataFrame(

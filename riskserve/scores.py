@@ -13,11 +13,14 @@ import dataclasses
 from collections import deque
 from itertools import repeat
 from operator import setitem
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from riskserve.decisions import Policy
+
+if TYPE_CHECKING:
+    from riskserve.reasons import Explainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +74,24 @@ class Scores:
         for name, values in columns.items():
             deque(map(setitem, answers, repeat(name), values), maxlen=0)
         return answers
+
+    def reasons(
+        self, explainer: Explainer, features: np.ndarray, mode: str, limit: int
+    ) -> list[list[dict[str, Any]]]:
+        """Per row, its reason codes (`riskserve.reasons`): for every row with `mode`
+        "always", else only for rows whose decision is not the policy's best (approve,
+        the lowest band); the others get none."""
+        explain = self.label_index != 0 if mode == "adverse" else np.ones(len(self), bool)
+        out: list[list[dict[str, Any]]] = [[] for _ in range(len(self))]
+        rows = np.flatnonzero(explain)
+        if len(rows):
+            explained = explainer.reasons(features[rows], limit)
+            for i, reasons in zip(rows.tolist(), explained, strict=True):
+                out[i] = reasons
+        return out
+
+    def __len__(self) -> int:
+        return len(self.label_index)
 
 
 def score_rows(policy: Policy, probabilities: np.ndarray) -> Scores:

@@ -151,7 +151,10 @@ class Scorer:
         decisions = scores.answers()
         explainer = self.explainer if role == CHAMPION else challenger.explainer
         if explainer is not None:
-            self._explain(explainer, features, decisions, scores.labels)
+            settings = self.settings
+            reasons = scores.reasons(explainer, features, settings.reasons, settings.max_reasons)
+            for decision, row_reasons in zip(decisions, reasons, strict=True):
+                decision["reasons"] = row_reasons
         latency_ms = (time.perf_counter() - started) * 1000
         self.audit.write(
             request_id=request_id,
@@ -170,22 +173,3 @@ class Scorer:
         if endpoint == "predict":
             return {**decisions[0], "model_version": version}
         return {"results": decisions, "model_version": version, "latency_ms": latency_ms}
-
-    def _explain(
-        self,
-        explainer: Explainer,
-        features: np.ndarray,
-        decisions: list[dict[str, Any]],
-        labels: list[str],
-    ) -> None:
-        """Add each answer's `reasons`: explained where the mode asks, else empty."""
-        if self.settings.reasons == "always":
-            rows = list(range(len(labels)))
-        else:
-            rows = [i for i, label in enumerate(labels) if label != self.policy.best]
-        for decision in decisions:
-            decision["reasons"] = []
-        if rows:
-            explained = explainer.reasons(features[rows], self.settings.max_reasons)
-            for i, reasons in zip(rows, explained, strict=True):
-                decisions[i]["reasons"] = reasons

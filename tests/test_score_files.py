@@ -50,7 +50,15 @@ def api_answers(trained_model, records: list[dict]) -> dict:
     model = find_model(str(trained_model.tag), STORE, settings)
     audit = AuditLog(Path(os.environ["BENTOML_HOME"]) / "audit", CREDIT, 1 << 30, {})
     metrics = types.SimpleNamespace(observe=lambda *_: None)
-    scorer = Scorer(CREDIT, model.policy, settings, LocalModel(loaded, ""), audit, metrics)
+    scorer = Scorer(
+        CREDIT,
+        model.policy,
+        settings,
+        LocalModel(loaded, ""),
+        audit,
+        metrics,
+        explainer=model.explainer,
+    )
     valid = [record_model(CREDIT).model_validate(r) for r in records]
     return asyncio.run(scorer.score("predict_batch", valid, "test", 0.0))
 
@@ -69,11 +77,14 @@ def test_scored_rows_are_the_apis_answers_and_rejects_name_the_rule(
         "prediction",
         "probability_of_default",
         "risk_category",
+        "reasons",
         "model_version",
     ]
     good = frame[frame.age != 17]
     api = api_answers(trained_model, good[CREDIT.feature_names].to_dict(orient="records"))
+    scored["reasons"] = scored.reasons.map(json.loads)
     assert scored.drop(columns=[KEY, "model_version"]).to_dict(orient="records") == api["results"]
+    assert scored.reasons.map(len).gt(0).sum() == (scored.risk_category != "Low").sum() > 0
     assert set(scored.model_version) == {api["model_version"]}
     rejects = rejects_of(output)
     assert rejects[KEY].unique().tolist() == bad[KEY].tolist()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,8 @@ from monitoring.backtest import main
 from riskserve.decisions import Policy
 from riskserve.model_entry import REFERENCE_PROBABILITIES_FILE
 from riskserve.scores import score_rows
-from riskserve.settings import PROJECT_ROOT
 from tests.cases import CREDIT
+from tests.commands import make
 
 MONTHS = ("2026-01-15T10:00:00+00:00", "2026-02-15T10:00:00+00:00", "2026-03-15T10:00:00+00:00")
 
@@ -162,22 +161,12 @@ def test_bad_input_exits_2_with_one_line(trained_model, audit, tmp_path, capsys,
 def test_make_backtest_reports_the_commands_status(trained_model, audit, tmp_path):
     path = tmp_path / "outcomes.csv"
     outcomes_for(audit[1], seed=4).to_csv(path, index=False)
-    home = Path(trained_model.path).parents[2]
-    result = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "backtest",
-            f"OUTCOMES={path}",
-            f"AUDIT={audit[0]}",
-            f"OUT={tmp_path / 'out'}",
-            f"MODEL={trained_model.tag}",
-            f"BENTOML_HOME={home}",
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = make(
+        "backtest",
+        OUTCOMES=str(path),
+        AUDIT=str(audit[0]),
+        OUT=str(tmp_path / "out"),
+        MODEL=str(trained_model.tag),
     )
     assert result.returncode == 0, result.stderr
     assert "no alert" in result.stdout and (tmp_path / "out" / "backtest.html").exists()

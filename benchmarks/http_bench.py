@@ -79,8 +79,12 @@ SCENARIOS = {
         Scenario("predict", "/predict", 1),
         Scenario("batch100", "/predict_batch", 100),
         Scenario("batch1000", "/predict_batch", 1000),
+        # /predict with the riskiest servable record: a decision that carries reason codes.
+        Scenario("predict_adverse", "/predict", 1),
     )
 }
+# Scenarios measured at 16 connections only (every other one at every concurrency).
+AT_16_ONLY = ("predict_adverse",)
 # riskserve's own Open Inference Protocol route, fed the same records as /predict and a
 # 1,000-record batch (as columns), on the served model as configured.
 PROTOCOL = "v2"
@@ -128,9 +132,11 @@ class Variant:
         """(scenario, connections) pairs to measure."""
         if self.only:
             return list(self.only)
+        adverse = [(s, 16) for s in AT_16_ONLY]
         if self.baseline or self.default or self.reference:
-            return [(s, c) for s in SCENARIOS for c in connections]
-        return [("predict", c) for c in connections] + [("batch1000", BATCH_COMPARISON_CONNECTIONS)]
+            return [(s, c) for s in SCENARIOS if s not in AT_16_ONLY for c in connections] + adverse
+        comparison = [("batch1000", BATCH_COMPARISON_CONNECTIONS)]
+        return [("predict", c) for c in connections] + comparison + adverse
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,12 +292,17 @@ def measure_point(
 
 
 def scenario_records(model: Model) -> dict[str, list[dict[str, Any]]]:
-    """Each scenario's records for `model`: /predict sends the spec's example,
+    """Each scenario's records for `model`: /predict sends the spec's example (or, for
+    predict_adverse, the riskiest servable record when the model explains decisions),
     /predict_batch seeded random valid records (`benchmarks.payloads`)."""
     source = payloads.RecordSource.from_entry(model.folder, model.spec)
+    explained = model.spec.task == "binary"
+    adverse = payloads.adverse_records(model.folder, model.spec)[:1] if explained else []
     return {
         name: source.records(s.rows)
         if s.path == "/predict_batch"
+        else adverse or [payloads.example(model.spec)]
+        if name == "predict_adverse"
         else [payloads.example(model.spec)]
         for name, s in SCENARIOS.items()
     }

@@ -18,8 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from riskserve.backends import OnnxBackend
 from riskserve.contract import record_model
+from riskserve.decisions import Policy
 from riskserve.model_entry import read_spec, reference_rows
+from riskserve.scores import score_rows
 from riskserve.spec import ModelSpec
 
 
@@ -47,6 +50,16 @@ def to_records(spec: ModelSpec, rows: np.ndarray) -> list[dict[str, Any]]:
         columns.append(values.tolist())
     names = spec.feature_names
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def adverse_records(folder: Path, spec: ModelSpec) -> list[dict[str, Any]]:
+    """The entry's servable reference records the model does not put in its best band
+    (those answered with reason codes), riskiest first, in request form."""
+    rows = reference_rows(folder, spec, "servable")
+    policy = Policy(spec)
+    scores = score_rows(policy, OnnxBackend(folder).predict_proba(rows))
+    adverse = np.flatnonzero(scores.label_index != 0)
+    return to_records(spec, rows[adverse[np.argsort(-scores.scored[adverse])]])
 
 
 class RecordSource:

@@ -14,44 +14,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmarks.loadgen import run_wrk
+from benchmarks.payloads import adverse_records
 from benchmarks.servers import SERVER_CPU, Server, TreeMonitor, free_port, pinned, serve_argv
-from riskserve.decisions import Policy
 from riskserve.files import write_atomically
-from riskserve.scores import score_rows
+from riskserve.model_entry import read_spec
 from riskserve.settings import PROJECT_ROOT, load_settings, write_derived_config
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results"
 WORK = PROJECT_ROOT / "build" / "bench-reasons"
 BATCH = 1000
-
-
-def adverse_records(tag: str) -> list[dict[str, Any]]:
-    """The stored reference sample's servable records the model does not put in its best
-    band, riskiest first, in request form."""
-    import bentoml
-
-    from riskserve.backends import OnnxBackend
-    from riskserve.model_entry import read_spec, reference_rows
-
-    folder = Path(bentoml.models.get(tag).path)
-    spec = read_spec(folder)
-    rows = reference_rows(folder, spec, "servable")
-    policy = Policy(spec)
-    scores = score_rows(policy, OnnxBackend(folder).predict_proba(rows))
-    labels, scored = scores.labels, scores.scored
-    columns = {n: spec.decode(n, rows[:, j]) for j, n in enumerate(spec.feature_names)}
-
-    def value(name: str, v: Any) -> Any:
-        return int(v) if spec.feature(name).kind == "int" else getattr(v, "item", lambda: v)()
-
-    return [
-        {name: value(name, column[i]) for name, column in columns.items()}
-        for i in np.argsort(-scored)
-        if labels[i] != policy.best
-    ]
 
 
 def measure(mode: str, bodies: dict[str, Path], seconds: int, warmup: int) -> dict[str, Any]:
@@ -84,7 +56,10 @@ def main() -> None:
     seconds = int(os.environ.get("BENCH_SECONDS", 10))
     warmup = int(os.environ.get("BENCH_WARMUP", 2))
     WORK.mkdir(parents=True, exist_ok=True)
-    records = adverse_records(load_settings().model_tag)
+    import bentoml
+
+    folder = Path(bentoml.models.get(load_settings().model_tag).path)
+    records = adverse_records(folder, read_spec(folder))
     batch = [records[i % len(records)] for i in range(BATCH)]
     bodies = {"predict": WORK / "predict.json", "batch": WORK / "batch.json"}
     bodies["predict"].write_text(json.dumps(records[0]))

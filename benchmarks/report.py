@@ -143,9 +143,11 @@ def cpu_ratio(point: dict | None, reference: dict | None) -> float | None:
     return ratio(_get(reference, "cpu_ms_per_request"), _get(point, "cpu_ms_per_request"))
 
 
-def _vs_mlserver_single(results: dict[str, Any], run: dict[str, Any] | None, label: str) -> dict:
-    point = find_point(run, "predict", 16)
-    mlserver = find_point(find_run(results, MLSERVER), "predict", 16)
+def _vs_mlserver_single(
+    results: dict[str, Any], run: dict[str, Any] | None, label: str, scenario: str = "predict"
+) -> dict:
+    point = find_point(run, scenario, 16)
+    mlserver = find_point(find_run(results, MLSERVER), scenario, 16)
     detail = (
         f"{point['rps']} vs {mlserver['rps']} req/s; by server CPU per request "
         f"{cpu_ratio(point, mlserver)}x"
@@ -190,16 +192,19 @@ def issue13_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         else ""
     )
     variants = [
-        _vs_mlserver_single(
-            results, next((r for r in results["runs"] if r["name"] == run), None), label
-        )
-        for run, label in SINGLE_VS_MLSERVER_VARIANTS.items()
+        _vs_mlserver_single(results, run, f"{label}{suffix}", scenario)
+        for name, label in SINGLE_VS_MLSERVER_VARIANTS.items()
+        for run in [next((r for r in results["runs"] if r["name"] == name), None)]
+        for scenario, suffix in (("predict", ""), ("predict_adverse", ", adverse record"))
     ]
     return [
         Target(
             "1,000-record batch rows/s ÷ tuned MLServer's (best of each)", 2, True, "x", "13"
         ).check(ratio(_get(batch, "rows_per_s"), _get(ml_batch, "rows_per_s")), batch_detail),
         _vs_mlserver_single(results, default, "default configuration"),
+        _vs_mlserver_single(
+            results, default, "default configuration, adverse record", "predict_adverse"
+        ),
         *variants,
         *_other_model_targets(results),
         Target("`bentoml serve` alone to /readyz 200", 3, False, " s", "13").check(

@@ -34,7 +34,7 @@ from benchmarks.report import (
     write_report,
 )
 from benchmarks.servers import LOAD_CPU, serve_argv
-from riskserve.backends import PIPELINE_FILE, SklearnBackend
+from riskserve.backends import PIPELINE_FILE, OnnxBackend, SklearnBackend
 from riskserve.contract import Contract, record_model
 from riskserve.decisions import Policy
 from riskserve.files import write_atomically
@@ -252,7 +252,9 @@ def test_bench_plan_covers_every_variant_and_the_other_models() -> None:
     ]
     assert [v.reference for v in served[1:3]] == [references.MLSERVER, references.FLOOR]
     for v in served[:4]:
-        assert len(v.points((1, 16, 64))) == 9
+        assert (
+            len(v.points((1, 16, 64))) == 10
+        )  # 3 scenarios x 3 concurrencies + the adverse record at 16
     assert served[-2].overrides["challenger"] == {"model_tag": credit.tag, "mode": "shadow"}
     protocol = served[-1]
     assert protocol.points((1, 16, 64)) == [("predict", 1), ("predict", 16), ("batch1000", 16)]
@@ -593,6 +595,13 @@ def test_every_server_gets_the_same_records(trained_model, tmp_path) -> None:
         records = records.get("records", [records])
         assert len(records) == scenario.rows
         assert body == references.infer_body(CREDIT, records)
+    # The adverse scenario's record gets a decision that carries reason codes.
+    adverse = json.loads(ours["predict_adverse"].read_text())
+    scores = score_rows(
+        Policy(CREDIT),
+        OnnxBackend(entry).predict_proba(payloads.feature_matrix(CREDIT, [adverse])),
+    )
+    assert scores.label_index[0] != 0
     mlserver = http_bench.Variant("m", {}, reference=references.MLSERVER)
     floor = http_bench.Variant("f", {}, reference=references.FLOOR)
     batch = http_bench.SCENARIOS["batch1000"]
@@ -721,3 +730,14 @@ def test_batch_profile_charges_each_sample_to_its_innermost_stage() -> None:
     assert stages["answer: orjson serialisation, send"]["share"] == 0.2
     assert stages[OUTSIDE]["us_per_request"] == 500.0
     assert sum(s["share"] for s in stages.values()) == pytest.approx(1.0)
+
+
+def test_the_adverse_record_is_measured_at_16_connections_by_every_variant() -> None:
+    default = http_bench.Variant("d", {}, default=True)
+    shadow = http_bench.Variant("s", {"challenger": {}})
+    for variant in (default, shadow):
+        points = variant.points((1, 16, 64))
+        assert [p for p in points if p[0] == "predict_adverse"] == [("predict_adverse", 16)]
+    assert ("predict", 64) in default.points((1, 16, 64)) and ("batch100", 1) in default.points(
+        (1, 16, 64)
+    )

@@ -7,7 +7,7 @@ import sys
 
 from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from pydantic import ValidationError
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 # BentoML logs every failed request here with the full traceback, bad input included.
 BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
@@ -44,7 +44,7 @@ def configure_logging() -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter(
+        OrjsonFormatter(
             "{levelname}{name}{message}",
             style="{",
             rename_fields={"levelname": "level", "name": "logger"},

@@ -198,6 +198,11 @@ class Explainer:
         to_features = np.zeros((len(self._source), len(spec.features)))
         to_features[np.arange(len(self._source)), self._source] = 1.0
         self._tables = LeafTables(arrays, to_features)
+        # Per feature, the fixed part of its reason: code and adverse-action text.
+        self._labels = [
+            {"code": reason_code(name), "text": reason_text(spec, name)}
+            for name in spec.feature_names
+        ]
         self.expected_value = float(arrays["expected_value"])
 
     def transform(self, features: np.ndarray) -> np.ndarray:
@@ -215,20 +220,17 @@ class Explainer:
     def reasons(self, features: np.ndarray, limit: int) -> list[list[dict[str, Any]]]:
         """Per row, up to `limit` features that pushed it toward the adverse outcome,
         strongest first, as `{feature, code, text, contribution}`."""
-        return [self._rank(row, limit) for row in self.contributions(features)]
-
-    def _rank(self, contributions: np.ndarray, limit: int) -> list[dict[str, Any]]:
-        order = np.argsort(-contributions, kind="stable")[:limit]
+        contributions = self.contributions(features)
+        order = np.argsort(-contributions, axis=1, kind="stable")[:, :limit]
+        top = np.take_along_axis(contributions, order, axis=1)
         names = self.spec.feature_names
         return [
-            {
-                "feature": names[i],
-                "code": reason_code(names[i]),
-                "text": reason_text(self.spec, names[i]),
-                "contribution": float(contributions[i]),
-            }
-            for i in order.tolist()
-            if contributions[i] > 0
+            [
+                {"feature": names[i], **self._labels[i], "contribution": value}
+                for i, value in zip(row_order, row_top, strict=True)
+                if value > 0
+            ]
+            for row_order, row_top in zip(order.tolist(), top.tolist(), strict=True)
         ]
 
 

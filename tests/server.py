@@ -116,8 +116,9 @@ class Server(servers.Server):
         return self.log_path.read_text(errors="replace")
 
     def json_logs(self) -> list[dict[str, Any]]:
-        """riskserve's JSON log lines printed so far."""
-        return [orjson.loads(line) for line in self.log().splitlines() if line.startswith("{")]
+        """riskserve's JSON log lines printed so far (split on newlines only: a JSON
+        string may hold U+2028 and other characters `str.splitlines` breaks at)."""
+        return [orjson.loads(line) for line in self.log().split("\n") if line.startswith("{")]
 
     def audit_records(self) -> list[dict[str, Any]]:
         """Every audit line the server's processes have written (rotated files included)."""

@@ -4,6 +4,9 @@ one-hot summing, codes and texts, the table size limit and the startup check."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import shap
@@ -19,6 +22,7 @@ from riskserve.reasons import (
     reason_code,
     reason_text,
 )
+from riskserve.settings import PROJECT_ROOT
 from riskserve.spec import parse_spec
 from tests.cases import CREDIT, FRAUD
 from training.data import prepare, split
@@ -106,6 +110,16 @@ def test_tables_too_large_for_serving_are_refused_with_the_arithmetic(monkeypatc
         Explainer(FRAUD, arrays)
 
 
+def test_a_record_gets_the_same_contributions_alone_or_in_any_batch(fraud):
+    _, _, explainer, _, x_test, _ = fraud
+    rows = x_test[:300]
+    whole = explainer.contributions(rows)
+    chunks = np.vstack([explainer.contributions(rows[i : i + 37]) for i in range(0, 300, 37)])
+    alone = np.vstack([explainer.contributions(rows[i : i + 1]) for i in range(0, 300, 10)])
+    np.testing.assert_array_equal(chunks, whole)
+    np.testing.assert_array_equal(alone, whole[::10])
+
+
 def test_reasons_rank_only_features_pushing_toward_the_adverse_outcome(fraud):
     _, _, explainer, _, x_test, _ = fraud
     contributions = explainer.contributions(x_test[:200])
@@ -150,3 +164,13 @@ def test_log_odds_inverts_the_logistic():
     margin = np.array([-6.0, -0.5, 0.0, 2.5])
     p = 1 / (1 + np.exp(-margin))
     np.testing.assert_allclose(log_odds(np.column_stack([1 - p, p])), margin, atol=1e-12)
+
+
+def test_serving_explains_without_shap():
+    lock = (PROJECT_ROOT / "requirements" / "serve.txt").read_text().splitlines()
+    assert not {line.split("==")[0] for line in lock} & {"shap", "numba", "llvmlite"}
+    loaded = "import sys, service; print(sorted({'shap', 'numba', 'llvmlite'} & set(sys.modules)))"
+    run = subprocess.run(
+        [sys.executable, "-c", loaded], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.strip().splitlines()[-1] == "[]"

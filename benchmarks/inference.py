@@ -105,17 +105,28 @@ def compare_backends(folder: Path, spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def run_profile(spec: ModelSpec, seconds: int, connections: int) -> dict[str, Any]:
+# The /predict bodies profiled: the spec's example (its best band: no reason codes) and,
+# for binary models, the riskiest servable record (a decision with reason codes).
+EXAMPLE, ADVERSE = "the spec's example", "an adverse record (reason codes)"
+
+
+def run_profile(folder: Path, spec: ModelSpec, seconds: int, connections: int) -> dict[str, Any]:
     """Start the service as configured (pinned to the server core) and profile /predict
-    with the served model's example."""
-    folder = WORK / "profile"
-    folder.mkdir(parents=True, exist_ok=True)
-    body = payloads.write_body(folder, "predict", payloads.example(spec))
+    with each body of `EXAMPLE` and `ADVERSE`."""
+    work = WORK / "profile"
+    work.mkdir(parents=True, exist_ok=True)
+    records = {EXAMPLE: payloads.example(spec)}
+    if spec.task == "binary":
+        records[ADVERSE] = payloads.adverse_records(folder, spec)[0]
     port = free_port()
     argv = pinned(SERVER_CPU, serve_argv(port))
-    with Server(argv, port, "/readyz", dict(os.environ), ROOT, folder / "server.log") as server:
-        run_wrk(server.url + "/predict", body, connections, 2)  # warm-up
-        return profile_predict(server, body, connections, seconds, folder)
+    profiles = {}
+    with Server(argv, port, "/readyz", dict(os.environ), ROOT, work / "server.log") as server:
+        for i, (name, record) in enumerate(records.items()):
+            body = payloads.write_body(work, f"predict-{i}", record)
+            run_wrk(server.url + "/predict", body, connections, 2)  # warm-up
+            profiles[name] = profile_predict(server, body, connections, seconds, work)
+    return profiles
 
 
 def markdown(results: dict[str, Any], plot: str) -> str:
@@ -153,33 +164,35 @@ def markdown(results: dict[str, Any], plot: str) -> str:
         "## Where a /predict request's server time goes",
         "",
     ]
-    profile = results["profile"]
-    load = profile["load"]
-    lines += [
-        f"Method: {profile['method']}. Load: {load['rps']} req/s, p50 "
-        f"{load['latency_ms']['p50']} ms, p99 {load['latency_ms']['p99']} ms, "
-        f"{load['errors']['total']} errors.",
-        "",
-    ]
-    for name, proc in profile["processes"].items():
-        if "error" in proc:
-            lines += [f"### {name}: py-spy failed: {proc['error']}", ""]
-            continue
+    for body, profile in results["profiles"].items():
+        load = profile["load"]
         lines += [
-            f"### {name}: {proc['cpu_us_per_request']} µs of CPU per request "
-            f"({proc['samples']} samples)",
+            f"### /predict with {body}",
             "",
-            "| component (innermost frame) | share | µs per request |",
-            "|---|---|---|",
+            f"Method: {profile['method']}. Load: {load['rps']} req/s, p50 "
+            f"{load['latency_ms']['p50']} ms, p99 {load['latency_ms']['p99']} ms, "
+            f"{load['errors']['total']} errors.",
+            "",
         ]
-        lines += [
-            f"| {c['name']} | {c['share']:.1%} | {c['us_per_request']} |"
-            for c in proc["components"]
-        ]
-        lines += ["", "| function (inclusive) | share |", "|---|---|"]
-        lines += [f"| `{f['name']}` | {f['share']:.1%} |" for f in proc["top_inclusive"]]
-        lines += ["", "| function (self) | share |", "|---|---|"]
-        lines += [f"| `{f['name']}` | {f['share']:.1%} |" for f in proc["top_self"]] + [""]
+        for name, proc in profile["processes"].items():
+            if "error" in proc:
+                lines += [f"#### {name}: py-spy failed: {proc['error']}", ""]
+                continue
+            lines += [
+                f"#### {name}: {proc['cpu_us_per_request']} µs of CPU per request "
+                f"({proc['samples']} samples)",
+                "",
+                "| component (innermost frame) | share | µs per request |",
+                "|---|---|---|",
+            ]
+            lines += [
+                f"| {c['name']} | {c['share']:.1%} | {c['us_per_request']} |"
+                for c in proc["components"]
+            ]
+            lines += ["", "| function (inclusive) | share |", "|---|---|"]
+            lines += [f"| `{f['name']}` | {f['share']:.1%} |" for f in proc["top_inclusive"]]
+            lines += ["", "| function (self) | share |", "|---|---|"]
+            lines += [f"| `{f['name']}` | {f['share']:.1%} |" for f in proc["top_self"]] + [""]
     return "\n".join(lines) + "\n"
 
 
@@ -212,7 +225,9 @@ def main() -> None:
         "meta": describe_run(ROOT, "make bench-inference", knobs),
         "model": tag,
         **compared,
-        "profile": run_profile(spec, knobs["profile_seconds"], knobs["profile_connections"]),
+        "profiles": run_profile(
+            folder, spec, knobs["profile_seconds"], knobs["profile_connections"]
+        ),
     }
     write_atomically(RESULTS / "inference.json", json.dumps(results, indent=2) + "\n")
     plot = plot_inference(

@@ -502,12 +502,16 @@ def _inference_source(results: dict[str, Any]) -> list[str]:
         f"the server CPU µs per request.",
         "",
     ]
-    for name, proc in inference.get("profile", {}).get("processes", {}).items():
-        if "components" in proc:
-            top = ", ".join(
-                f"{c['name']} {c['us_per_request']:g} µs" for c in proc["components"][:6]
-            )
-            lines.append(f"- {name}: {proc['cpu_us_per_request']:g} µs CPU per request; {top}")
+    for body, profile in inference.get("profiles", {}).items():
+        for name, proc in profile.get("processes", {}).items():
+            if "components" in proc:
+                top = ", ".join(
+                    f"{c['name']} {c['us_per_request']:g} µs" for c in proc["components"][:6]
+                )
+                lines.append(
+                    f"- {name}, /predict with {body}: {proc['cpu_us_per_request']:g} µs CPU "
+                    f"per request; {top}"
+                )
     return lines
 
 

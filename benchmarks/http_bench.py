@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -216,11 +217,12 @@ def plan(config: dict[str, Any], served: Model, others: list[Model]) -> list[Var
 
 def write_config(variant: Variant, folder: Path) -> Path:
     """A copy of the configuration as it is now (the service may have changed since the run
-    began) with the variant's keys changed and logs kept aside."""
+    began) with the variant's keys changed and logs kept aside. The variant's logs of an
+    earlier run are removed first: a run audits millions of records (GBs of lines)."""
+    logs = folder / "logs" / slug(variant.name)
+    shutil.rmtree(logs, ignore_errors=True)
     return write_derived_config(
-        folder / f"configuration-{slug(variant.name)}.yaml",
-        **variant.overrides,
-        log_dir=str(folder / "logs" / slug(variant.name)),
+        folder / f"configuration-{slug(variant.name)}.yaml", **variant.overrides, log_dir=str(logs)
     )
 
 

@@ -741,3 +741,13 @@ def test_the_adverse_record_is_measured_at_16_connections_by_every_variant() -> 
     assert ("predict", 64) in default.points((1, 16, 64)) and ("batch100", 1) in default.points(
         (1, 16, 64)
     )
+
+
+def test_a_variant_starts_without_the_audit_logs_of_an_earlier_run(tmp_path) -> None:
+    variant = http_bench.Variant("bentoml onnx/inprocess", {}, default=True)
+    old = tmp_path / "logs" / http_bench.slug(variant.name) / "audit" / "audit-old.jsonl"
+    old.parent.mkdir(parents=True)
+    old.write_text("{}\n")
+    config = yaml.safe_load(http_bench.write_config(variant, tmp_path).read_text())
+    assert config["riskserve"]["log_dir"] == str(old.parent.parent)
+    assert not old.exists()

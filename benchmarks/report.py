@@ -544,8 +544,10 @@ def write_report(results: dict[str, Any], folder: Path) -> None:
         "",
         "Each server runs pinned to CPU 0 and wrk (one thread, `benchmarks/post.lua`) to CPU 1; "
         "each point is a warm-up then a measured run at a fixed number of connections. "
-        "/predict sends the model spec's example; /predict_batch sends seeded random valid "
-        "records (servable rows of the model's stored reference sample). "
+        "/predict sends the model spec's example (decided in the best band: no reason "
+        "codes), `predict_adverse` the riskiest servable record (answered with reason codes, "
+        "16 connections only); /predict_batch sends seeded random valid records (servable "
+        "rows of the model's stored reference sample; ~6% adverse, so explained). "
         "Errors are non-2xx replies plus socket errors and 10 s timeouts. CPU and RSS cover "
         "every process of the server (psutil). The baseline is `benchmarks/baseline_app.py` "
         "built from the same model's spec: FastAPI + uvicorn (one worker), the same Pydantic "

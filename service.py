@@ -39,12 +39,14 @@ from riskserve.model_entry import (
     read_spec,
 )
 from riskserve.reasons import Explainer
+from riskserve.request_timeout import install as install_request_timeout
 from riskserve.runtime import tune_gc
 from riskserve.scoring import LocalModel, ModelSource, RunnerModel, Scorer
 from riskserve.settings import load_settings
 from riskserve.spec import SpecError
 
 configure_logging()
+install_request_timeout()  # before BentoML builds the services' middleware
 logger = logging.getLogger("riskserve")
 
 settings = load_settings()

@@ -58,7 +58,7 @@ def adverse_records(folder: Path, spec: ModelSpec) -> list[dict[str, Any]]:
     rows = reference_rows(folder, spec, "servable")
     policy = Policy(spec)
     scores = score_rows(policy, OnnxBackend(folder).predict_proba(rows))
-    adverse = np.flatnonzero(scores.label_index != 0)
+    adverse = np.flatnonzero(scores.adverse)
     return to_records(spec, rows[adverse[np.argsort(-scores.scored[adverse])]])
 
 

@@ -37,6 +37,12 @@ class Scores:
         """Each row's decision label."""
         return np.asarray(self.policy.labels, dtype=object)[self.label_index].tolist()
 
+    @property
+    def adverse(self) -> np.ndarray:
+        """Per row, whether its decision is not the policy's best (approve, the lowest
+        band): the decisions `reasons: adverse` explains."""
+        return self.label_index != 0
+
     def columns(self) -> dict[str, np.ndarray]:
         """The answer's fields as columns, in the API's field order (multiclass: one
         probability column per class, `<probability field>_<class>`)."""
@@ -81,7 +87,7 @@ class Scores:
         """Per row, its reason codes (`riskserve.reasons`): for every row with `mode`
         "always", else only for rows whose decision is not the policy's best (approve,
         the lowest band); the others get none."""
-        explain = self.label_index != 0 if mode == "adverse" else np.ones(len(self), bool)
+        explain = self.adverse if mode == "adverse" else np.ones(len(self), bool)
         out: list[list[dict[str, Any]]] = [[] for _ in range(len(self))]
         rows = np.flatnonzero(explain)
         if len(rows):

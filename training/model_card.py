@@ -101,8 +101,7 @@ def _reason_table(
     spec: ModelSpec, policy: Policy, explainer: Explainer, x: np.ndarray, p: np.ndarray
 ) -> list[dict[str, Any]]:
     """Per feature: how often it is the first reason of a held-out adverse decision."""
-    labels = score_rows(policy, np.column_stack([1 - p, p])).labels
-    adverse = x[np.asarray(labels) != policy.best]
+    adverse = x[score_rows(policy, np.column_stack([1 - p, p])).adverse]
     phi = explainer.contributions(adverse) if len(adverse) else np.zeros((0, len(spec.features)))
     first = np.argmax(phi, axis=1)
     pushed = phi > 0

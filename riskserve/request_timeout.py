@@ -17,9 +17,6 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-# Where BentoML 1.4.39 looks the class up each time it builds a service's middleware.
-_BENTOML_MODULE = "bentoml._internal.server.http.traffic"
-
 
 class RequestTimeout:
     """ASGI middleware: 504 for a request not answered within `timeout` seconds."""
@@ -51,8 +48,9 @@ class RequestTimeout:
 
 
 def install() -> None:
-    """Have BentoML build `RequestTimeout` where it would build its `TimeoutMiddleware`."""
-    import importlib
+    """Have BentoML build `RequestTimeout` where it would build its `TimeoutMiddleware`
+    (1.4.39 looks the class up in this module each time it builds a service's
+    middleware)."""
+    from bentoml._internal.server.http import traffic
 
-    module = importlib.import_module(_BENTOML_MODULE)
-    module.TimeoutMiddleware = RequestTimeout  # type: ignore[attr-defined]
+    traffic.TimeoutMiddleware = RequestTimeout  # type: ignore[misc]

@@ -298,14 +298,13 @@ def scenario_records(model: Model) -> dict[str, list[dict[str, Any]]]:
     predict_adverse, the riskiest servable record when the model explains decisions),
     /predict_batch seeded random valid records (`benchmarks.payloads`)."""
     source = payloads.RecordSource.from_entry(model.folder, model.spec)
-    explained = model.spec.task == "binary"
-    adverse = payloads.adverse_records(model.folder, model.spec)[:1] if explained else []
+    example = payloads.example(model.spec)
+    single = {
+        "predict": example,
+        "predict_adverse": payloads.adverse_example(model.folder, model.spec) or example,
+    }
     return {
-        name: source.records(s.rows)
-        if s.path == "/predict_batch"
-        else adverse or [payloads.example(model.spec)]
-        if name == "predict_adverse"
-        else [payloads.example(model.spec)]
+        name: source.records(s.rows) if s.path == "/predict_batch" else [single[name]]
         for name, s in SCENARIOS.items()
     }
 

@@ -116,8 +116,9 @@ def run_profile(folder: Path, spec: ModelSpec, seconds: int, connections: int) -
     work = WORK / "profile"
     work.mkdir(parents=True, exist_ok=True)
     records = {EXAMPLE: payloads.example(spec)}
-    if spec.task == "binary":
-        records[ADVERSE] = payloads.adverse_records(folder, spec)[0]
+    adverse = payloads.adverse_example(folder, spec)
+    if adverse is not None:
+        records[ADVERSE] = adverse
     port = free_port()
     argv = pinned(SERVER_CPU, serve_argv(port))
     profiles = {}

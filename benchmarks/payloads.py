@@ -62,6 +62,13 @@ def adverse_records(folder: Path, spec: ModelSpec) -> list[dict[str, Any]]:
     return to_records(spec, rows[adverse[np.argsort(-scores.scored[adverse])]])
 
 
+def adverse_example(folder: Path, spec: ModelSpec) -> dict[str, Any] | None:
+    """The riskiest servable record (a /predict answered with reason codes), or None
+    for a model that gives no reasons (multiclass) or has no adverse record."""
+    riskiest = adverse_records(folder, spec)[:1] if spec.task == "binary" else []
+    return riskiest[0] if riskiest else None
+
+
 class RecordSource:
     """The servable reference records of one model entry, to draw request records from."""
 

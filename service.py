@@ -32,11 +32,11 @@ from riskserve.logs import configure_logging
 from riskserve.model_entry import (
     MODEL_CARD_HTML,
     ModelUnavailable,
-    checked_explainer,
     declare_model,
     load_or_explain,
     read_drift_reference,
     read_spec,
+    served_explainer,
 )
 from riskserve.reasons import Explainer
 from riskserve.request_timeout import install as install_request_timeout
@@ -137,10 +137,9 @@ class RiskAPI:
         explainer: Explainer | None = None
         if settings.layout == "runner":
             source = RunnerModel(self.runner)
-            explain = settings.reasons != "never" and SPEC.task == "binary"
             try:
                 folder, tag = Path(self.model.path), str(self.model.tag)
-                explainer = checked_explainer(folder, SPEC, tag)[0] if explain else None
+                explainer = served_explainer(folder, SPEC, tag, settings.reasons)[0]
             except ModelUnavailable as exc:
                 self.problem = str(exc)
                 logger.error("riskserve not ready: %s", self.problem)

@@ -32,7 +32,7 @@ from riskserve.backends import OnnxBackend
 from riskserve.contract import Contract
 from riskserve.decisions import Policy
 from riskserve.files import write_atomically
-from riskserve.model_entry import checked_explainer
+from riskserve.model_entry import served_explainer
 from riskserve.scores import score_rows
 from riskserve.settings import MODEL_ENV, load_settings
 
@@ -73,11 +73,7 @@ def time_stages(model: http_bench.Model, body: bytes, audit_folder: Path) -> dic
     probabilities = backend.predict_proba(features)
     scores = score_rows(policy, probabilities)
     decisions, scored = scores.answers(), scores.scored
-    explainer = (
-        checked_explainer(model.folder, model.spec, model.tag)[0]
-        if settings.reasons != "never" and model.spec.task == "binary"
-        else None
-    )
+    explainer = served_explainer(model.folder, model.spec, model.tag, settings.reasons)[0]
 
     def write_audit() -> None:
         audit.write(

@@ -22,7 +22,7 @@ import pandas as pd
 
 from riskserve.backends import Backend
 from riskserve.decisions import Policy
-from riskserve.model_entry import checked_explainer, open_entry, store_entry
+from riskserve.model_entry import open_entry, served_explainer, store_entry
 from riskserve.reasons import Explainer
 from riskserve.scores import score_rows
 from riskserve.settings import Settings
@@ -54,9 +54,7 @@ class BatchModel:
         Raises `ModelUnavailable` or `PolicyError` with one line saying why not.
         """
         spec, backend, _, _ = open_entry(folder, tag, settings.backend, settings.parity_tolerance)
-        explainer = None
-        if settings.reasons != "never" and spec.task == "binary":
-            explainer = checked_explainer(folder, spec, tag)[0]
+        explainer = served_explainer(folder, spec, tag, settings.reasons)[0]
         policy = Policy(spec, settings.cutoffs.get(spec.name))
         return cls(tag, folder, spec, policy, backend, settings, explainer)
 

@@ -178,7 +178,7 @@ def open_challenger(
     tag = settings.challenger.model_tag
     try:
         loaded = load_model(
-            stored, tag, settings.backend, settings.parity_tolerance, settings.reasons != "never"
+            stored, tag, settings.backend, settings.parity_tolerance, settings.reasons
         )
     except ModelUnavailable as exc:
         return Challenger(settings, None, metrics, str(exc))

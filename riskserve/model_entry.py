@@ -192,10 +192,15 @@ def open_entry(
     return spec, served, parity, len(reference)
 
 
-def checked_explainer(folder: Path, spec: ModelSpec, name: str) -> tuple[Explainer, dict[str, Any]]:
-    """A binary model's reason-code explainer and its additivity check on the stored
-    reference sample (`riskserve.reasons`); a `ModelUnavailable` naming `name` if either
-    fails."""
+def served_explainer(
+    folder: Path, spec: ModelSpec, name: str, reasons: str
+) -> tuple[Explainer | None, dict[str, Any] | None]:
+    """The reason-code explainer serving uses under configuration's `reasons` and its
+    additivity check on the stored reference sample (`riskserve.reasons`): none when
+    reasons are off or the model is not binary (multiclass models never carry reasons);
+    a `ModelUnavailable` naming `name` if loading or the check fails."""
+    if reasons == "never" or spec.task != "binary":
+        return None, None
     try:
         reference = read_reference(folder, spec)
         expected = np.load(folder / REFERENCE_PROBABILITIES_FILE)
@@ -207,17 +212,16 @@ def checked_explainer(folder: Path, spec: ModelSpec, name: str) -> tuple[Explain
 
 
 def load_model(
-    stored: Any, tag: str, backend: str, tolerance: float, explain: bool = True
+    stored: Any, tag: str, backend: str, tolerance: float, reasons: str = "adverse"
 ) -> LoadedModel:
     """Load a store entry (`bentoml.models.Model`, or None if absent) and verify it
-    (`open_entry`); with `explain`, a binary model's explainer too (`checked_explainer`)."""
+    (`open_entry`), with its explainer under configuration's `reasons`
+    (`served_explainer`)."""
     if stored is None:
         raise ModelUnavailable(f"model {tag} is not in the model store; {TRAIN_HINT}")
     name = str(stored.tag)
     spec, served, parity, rows = open_entry(Path(stored.path), name, backend, tolerance)
-    explainer, explanations = None, None
-    if explain and spec.task == "binary":
-        explainer, explanations = checked_explainer(Path(stored.path), spec, name)
+    explainer, explanations = served_explainer(Path(stored.path), spec, name, reasons)
     info = {
         "tag": name,
         "created_at": stored.info.creation_time.isoformat(),
@@ -240,7 +244,7 @@ def load_or_explain(stored: Any, settings: Any) -> tuple[LoadedModel | None, str
             settings.model_tag,
             settings.backend,
             settings.parity_tolerance,
-            settings.reasons != "never",
+            settings.reasons,
         )
     except ModelUnavailable as exc:
         logger.error("riskserve not ready: %s", exc)
